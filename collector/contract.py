@@ -1,0 +1,255 @@
+"""The wire contract: every topic name, event type and encoding that crosses Kafka.
+
+Events are born in the agent, so the contract lives here; streams and sinks import it.
+Encoding is orjson with an explicit schema version (`"v"`) and event type (`"type"`).
+Decoding never raises anything but :class:`DecodeError`, whose message says what was wrong,
+so a consumer can log, count and skip a bad record instead of crashing.
+
+Times are float seconds since the epoch. ``ts`` / ``sent_at`` / ``at`` are *event* times set
+by whoever created the event; arrival time is never carried on the wire (consumers take it
+from their own clock or the Kafka record).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+SCHEMA_VERSION = 1
+DEFAULT_TOPIC_PREFIX = "fleetpulse"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names for one deployment; the prefix lets tests and tenants stay apart."""
+
+    prefix: str = DEFAULT_TOPIC_PREFIX
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.prefix}.metrics"
+
+    @property
+    def heartbeats(self) -> str:
+        return f"{self.prefix}.heartbeats"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}.alerts"
+
+    def all(self) -> list[str]:
+        """Every topic the pipeline reads or writes (created up front, see ``kafka_io``)."""
+        return [self.metrics, self.heartbeats, self.alerts]
+
+
+class DecodeError(ValueError):
+    """A record that is not a valid event of this contract; ``str(err)`` is the reason."""
+
+
+@dataclass(frozen=True)
+class MetricBatch:
+    """One sampling cycle of one host: flat ``name -> value`` metrics.
+
+    Names carry units (``cpu_pct``, ``mem_used_bytes``); per-instance metrics append the
+    instance after a colon (``disk_used_pct:/var``, ``net_rx_bytes_per_s:eth0``).
+    """
+
+    host_id: str
+    region: str
+    ts: float
+    interval_s: float
+    metrics: dict[str, float]
+    labels: dict[str, str] = field(default_factory=dict)
+
+    TYPE = "metric_batch"
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Proof of life from an agent: sequence numbers are continuous within one ``boot_id``."""
+
+    host_id: str
+    region: str
+    boot_id: str
+    seq: int
+    sent_at: float
+    interval_s: float
+    agent_version: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    TYPE = "heartbeat"
+
+
+AlertState = Literal["firing", "resolved"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A lifecycle transition of one alert, identified by its ``fingerprint``.
+
+    ``event_id`` is deterministic (fingerprint, state, ``started_at``), so a transition
+    replayed after a worker crash carries the same id and downstream stores can dedupe.
+    """
+
+    fingerprint: str
+    rule: str
+    state: AlertState
+    severity: str
+    host_id: str
+    region: str
+    metric: str
+    value: float
+    threshold: float
+    started_at: float
+    at: float
+    summary: str
+    event_id: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    TYPE = "alert"
+
+
+Event = MetricBatch | Heartbeat | Alert
+_BY_TYPE: dict[str, type[MetricBatch] | type[Heartbeat] | type[Alert]] = {
+    MetricBatch.TYPE: MetricBatch,
+    Heartbeat.TYPE: Heartbeat,
+    Alert.TYPE: Alert,
+}
+
+
+def encode(event: Event) -> bytes:
+    """Serialise an event with its type and the schema version."""
+    body = asdict(event)
+    body["v"] = SCHEMA_VERSION
+    body["type"] = event.TYPE
+    return orjson.dumps(body)
+
+
+def decode(data: bytes | bytearray | memoryview | str | None) -> Event:
+    """Parse and validate one record; raises :class:`DecodeError` with a reason."""
+    if data is None:
+        raise DecodeError("empty record (null value)")
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise DecodeError(f"expected a JSON object, got {type(body).__name__}")
+    version = body.pop("v", None)
+    if version != SCHEMA_VERSION:
+        raise DecodeError(f"unsupported schema version {version!r} (expected {SCHEMA_VERSION})")
+    kind = body.pop("type", None)
+    cls = _BY_TYPE.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise DecodeError(f"unknown event type {kind!r}")
+    return _VALIDATORS[cls](body)
+
+
+def decode_as(data: bytes | bytearray | memoryview | str | None, cls: type[Any]) -> Any:
+    """Decode and require a given event class (a metrics topic holds only metric batches)."""
+    event = decode(data)
+    if not isinstance(event, cls):
+        raise DecodeError(f"expected {cls.TYPE}, got {type(event).TYPE}")
+    return event
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def _str(body: dict[str, Any], key: str, *, empty_ok: bool = False) -> str:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise DecodeError(f"field {key!r} must be a string, got {type(value).__name__}")
+    if not value and not empty_ok:
+        raise DecodeError(f"field {key!r} must not be empty")
+    return value
+
+
+def _num(value: Any, what: str) -> float:
+    # bool is an int subclass; a True metric is a bug upstream, not a 1.0.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DecodeError(f"{what} must be a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise DecodeError(f"{what} must be finite, got {number}")
+    return number
+
+
+def _int(body: dict[str, Any], key: str) -> int:
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DecodeError(f"field {key!r} must be an integer, got {type(value).__name__}")
+    return value
+
+
+def _labels(body: dict[str, Any]) -> dict[str, str]:
+    labels = body.get("labels", {})
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise DecodeError("field 'labels' must be an object of string values")
+    return labels
+
+
+def _metric_batch(body: dict[str, Any]) -> MetricBatch:
+    metrics = body.get("metrics")
+    if not isinstance(metrics, dict):
+        raise DecodeError("field 'metrics' must be an object")
+    clean: dict[str, float] = {}
+    for name, value in metrics.items():
+        if not name:
+            raise DecodeError("metric names must not be empty")
+        clean[name] = _num(value, f"metric {name!r}")
+    return MetricBatch(
+        host_id=_str(body, "host_id"),
+        region=_str(body, "region"),
+        ts=_num(body.get("ts"), "field 'ts'"),
+        interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
+        metrics=clean,
+        labels=_labels(body),
+    )
+
+
+def _heartbeat(body: dict[str, Any]) -> Heartbeat:
+    return Heartbeat(
+        host_id=_str(body, "host_id"),
+        region=_str(body, "region"),
+        boot_id=_str(body, "boot_id"),
+        seq=_int(body, "seq"),
+        sent_at=_num(body.get("sent_at"), "field 'sent_at'"),
+        interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
+        agent_version=_str(body, "agent_version"),
+        labels=_labels(body),
+    )
+
+
+def _alert(body: dict[str, Any]) -> Alert:
+    state = _str(body, "state")
+    if state not in ("firing", "resolved"):
+        raise DecodeError(f"field 'state' must be 'firing' or 'resolved', got {state!r}")
+    return Alert(
+        fingerprint=_str(body, "fingerprint"),
+        rule=_str(body, "rule"),
+        state=state,  # type: ignore[arg-type]  # narrowed by the check above
+        severity=_str(body, "severity"),
+        host_id=_str(body, "host_id"),
+        region=_str(body, "region"),
+        metric=_str(body, "metric"),
+        value=_num(body.get("value"), "field 'value'"),
+        threshold=_num(body.get("threshold"), "field 'threshold'"),
+        started_at=_num(body.get("started_at"), "field 'started_at'"),
+        at=_num(body.get("at"), "field 'at'"),
+        summary=_str(body, "summary", empty_ok=True),
+        event_id=_str(body, "event_id"),
+        labels=_labels(body),
+    )
+
+
+_VALIDATORS: dict[type, Any] = {
+    MetricBatch: _metric_batch,
+    Heartbeat: _heartbeat,
+    Alert: _alert,
+}

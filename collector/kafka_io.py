@@ -1,0 +1,92 @@
+"""Kafka plumbing shared by every process: where the broker is, topic creation, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_PARTITIONS = 8
+
+
+def bootstrap_servers(explicit: str | None = None) -> str:
+    """The broker to use: an explicit value, else ``KAFKA_BOOTSTRAP_SERVERS``, else local."""
+    return explicit or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP
+
+
+def partitions_from_env() -> int:
+    """Partition count for the pipeline's topics (``FLEETPULSE_PARTITIONS``, default 8).
+
+    Faust requires a table's changelog to have as many partitions as its source topic, so
+    every topic is created with the same count before any worker starts.
+    """
+    raw = os.environ.get("FLEETPULSE_PARTITIONS", str(DEFAULT_PARTITIONS))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"FLEETPULSE_PARTITIONS must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"FLEETPULSE_PARTITIONS must be >= 1, got {value}")
+    return value
+
+
+async def broker_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """True when a client metadata round-trip succeeds (an open port is not enough)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        await asyncio.wait_for(admin.list_topics(), timeout_s)
+        return True
+    except (TimeoutError, KafkaError, OSError):
+        return False
+    finally:
+        # Closing a half-started client may fail too; there is nothing left to do then.
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+async def wait_for_broker(bootstrap: str, timeout_s: float) -> None:
+    """Poll until the broker answers metadata requests; raise ``TimeoutError`` otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await broker_ready(bootstrap, timeout_s=min(5.0, max(0.5, deadline - time.monotonic()))):
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"Kafka at {bootstrap} did not answer a metadata request in {timeout_s:.0f}s")
+
+
+async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    """Create topics that don't exist yet (idempotent; existing topics are left alone)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if not missing:
+            return
+        with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
+            await admin.create_topics(
+                [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing]
+            )
+        log.info("event=topics_created topics=%s partitions=%d", ",".join(missing), partitions)
+    finally:
+        await admin.close()
+
+
+__all__ = [
+    "DEFAULT_BOOTSTRAP",
+    "KafkaConnectionError",
+    "bootstrap_servers",
+    "broker_ready",
+    "ensure_topics",
+    "partitions_from_env",
+    "wait_for_broker",
+]

@@ -1,0 +1,1 @@
+"""The `fleetpulse` command line and the local-infrastructure helpers behind it."""

@@ -1,0 +1,391 @@
+"""``fleetpulse``: one command line for the agent, workers, sink, queries and local infrastructure.
+
+Heavy dependencies (Faust, ClickHouse) are imported inside the subcommands that need them,
+so an agent-only install runs ``fleetpulse agent`` without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from collector.contract import DEFAULT_TOPIC_PREFIX, Topics
+from collector.kafka_io import bootstrap_servers, partitions_from_env
+
+log = logging.getLogger("fleetpulse")
+
+EPILOG = """environment:
+  KAFKA_BOOTSTRAP_SERVERS  broker (host:port[,host:port]); unset = local broker on 127.0.0.1:9092
+  FLEETPULSE_HOME          data directory (local Kafka, worker state, embedded ClickHouse);
+                           default ./.fleetpulse
+  FLEETPULSE_TOPIC_PREFIX  topic prefix (default 'fleetpulse': fleetpulse.metrics, fleetpulse.alerts, ...)
+  FLEETPULSE_PARTITIONS    partitions of the pipeline's topics when they are created (default 8)
+  CLICKHOUSE_URL           ClickHouse server (http://user:pw@host:8123); unset = embedded chDB engine
+"""
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _labels(items: Sequence[str]) -> dict[str, str]:
+    labels = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"fleetpulse: --label expects key=value, got {item!r}")
+        labels[key] = value
+    return labels
+
+
+def _topics(args: argparse.Namespace) -> Topics:
+    return Topics(args.topic_prefix)
+
+
+def _home(args: argparse.Namespace) -> Path:
+    from fleetpulse.kafka_local import default_home
+
+    return Path(args.home).resolve() if args.home else default_home()
+
+
+def _run_until_signal(coro_factory: Callable[[asyncio.Event], Awaitable[object]]) -> None:
+    """Run an ``async def f(stop)`` until SIGINT/SIGTERM sets ``stop``."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await coro_factory(stop)
+
+    asyncio.run(main())
+
+
+# -- subcommands ---------------------------------------------------------------------------
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from collector.agent import Agent, AgentSettings, run_agent
+    from collector.contract import encode
+
+    settings = AgentSettings(
+        bootstrap=bootstrap_servers(args.bootstrap),
+        topics=_topics(args),
+        host_id=args.host_id or socket.gethostname(),
+        region=args.region,
+        labels=_labels(args.label),
+        interval_s=args.interval,
+    )
+    if args.stdout:
+        import time
+
+        agent = Agent(settings)
+        cycles = 1 if args.once else None
+        done = 0
+        while cycles is None or done < cycles:
+            time.sleep(min(1.0, settings.interval_s) if done == 0 else settings.interval_s)
+            sys.stdout.write(encode(agent.metric_batch()).decode() + "\n")
+            if args.heartbeat:
+                sys.stdout.write(encode(agent.heartbeat()).decode() + "\n")
+            sys.stdout.flush()
+            done += 1
+        return 0
+    _run_until_signal(lambda stop: run_agent(settings, stop, cycles=1 if args.once else None))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from policies.loader import PolicyError, load_policy_path
+
+    try:
+        rules = load_policy_path(args.policy)
+    except PolicyError as exc:
+        sys.stderr.write(f"fleetpulse worker: invalid policy:\n{exc}\n")
+        return 2
+    from streams.app import WorkerSettings, run_worker
+
+    home = _home(args)
+    settings = WorkerSettings(
+        bootstrap=bootstrap_servers(args.bootstrap),
+        topics=_topics(args),
+        rules=rules,
+        app_id=args.app_id,
+        partitions=args.partitions,
+        datadir=home / "worker",
+    )
+    run_worker(settings, loglevel=args.log_level)
+    return 0
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    from sinks.clickhouse import connect, default_target
+    from sinks.writer import Sink
+
+    target = args.clickhouse_url or default_target(_home(args))
+    client = connect(target)
+    sink = Sink(client, bootstrap_servers(args.bootstrap), _topics(args), args.database, args.group_id)
+    log.info("event=sink_target target=%s", target)
+    _run_until_signal(sink.run)
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from fleetpulse.alerts import printer, tail_alerts
+
+    show = printer(as_json=args.json)
+    bootstrap = bootstrap_servers(args.bootstrap)
+    _run_until_signal(lambda stop: tail_alerts(bootstrap, _topics(args), stop, show, args.from_beginning))
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from sinks.clickhouse import connect, default_target
+    from sinks.query import render, run_query
+
+    target = args.clickhouse_url or default_target(_home(args))
+    try:
+        client = connect(target)
+        columns, rows = run_query(client, args.sql, args.database)
+    except Exception as exc:
+        sys.stderr.write(f"fleetpulse query: {exc}\n")
+        return 1
+    print(render(columns, rows, args.format))
+    return 0
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    from fleetpulse.kafka_local import KafkaLocalError, LocalKafka
+
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        print(
+            f"KAFKA_BOOTSTRAP_SERVERS is set ({os.environ['KAFKA_BOOTSTRAP_SERVERS']}): "
+            "the local broker is not used."
+        )
+        return 0
+    kafka = LocalKafka(_home(args), port=args.port)
+    try:
+        if args.action == "start":
+            started = kafka.start()
+            state = "started" if started else "already running"
+            print(f"Kafka {state} at {kafka.bootstrap} (pid {kafka.pid()}); log: {kafka.log_path}")
+        elif args.action == "stop":
+            print("Kafka stopped" if kafka.stop() else "Kafka was not running (started by us)")
+        else:
+            ready = kafka.is_ready()
+            pid = kafka.pid()
+            print(
+                f"Kafka at {kafka.bootstrap}: {'ready' if ready else 'not answering'}"
+                f"{f' (pid {pid})' if pid else ''}; log: {kafka.log_path}"
+            )
+            return 0 if ready else 1
+    except KafkaLocalError as exc:
+        sys.stderr.write(f"fleetpulse kafka: {exc}\n")
+        return 1
+    return 0
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from policies.loader import PolicyError, load_policy_path
+
+    try:
+        rules = load_policy_path(args.path)
+    except PolicyError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    for rule in rules:
+        sides = " ".join(f"{k}={v:g}" for k, v in (("min", rule.min), ("max", rule.max)) if v is not None)
+        print(f"{rule.source}: {rule.name} {rule.metric} {sides} for={rule.for_s:g}s {rule.severity}")
+    print(f"{len(rules)} rule(s) valid")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from fleetpulse.demo import DemoOptions, run_demo
+
+    return run_demo(
+        DemoOptions(
+            home=_home(args),
+            duration_s=args.duration,
+            interval_s=args.interval,
+            burn_after_s=args.burn_after,
+            burn_for_s=args.burn_for,
+            keep_kafka=args.keep_kafka,
+            topic_prefix=args.topic_prefix,
+        )
+    )
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; ``fleetpulse SUBCOMMAND --help`` explains each part."""
+    parser = argparse.ArgumentParser(
+        prog="fleetpulse",
+        description="FleetPulse: fleet monitoring on Kafka, Faust and ClickHouse.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--log-level", default="info", help="debug, info, warning (default info)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser, kafka: bool = True, clickhouse: bool = False) -> None:
+        p.add_argument("--home", help="data directory (default $FLEETPULSE_HOME or ./.fleetpulse)")
+        if kafka:
+            p.add_argument(
+                "--bootstrap",
+                help="Kafka bootstrap servers (default $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)",
+            )
+            p.add_argument(
+                "--topic-prefix",
+                default=os.environ.get("FLEETPULSE_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX),
+                help="topic name prefix (default %(default)s)",
+            )
+        if clickhouse:
+            p.add_argument(
+                "--clickhouse-url",
+                help="chdb:///path or http://user:pw@host:8123 "
+                "(default $CLICKHOUSE_URL or embedded chDB under --home)",
+            )
+            p.add_argument(
+                "--database", default="fleetpulse", help="ClickHouse database (default %(default)s)"
+            )
+
+    p = sub.add_parser(
+        "agent",
+        help="sample this host and send metrics and heartbeats to Kafka",
+        description="Sample this host every --interval seconds and send one metric batch "
+        "and one heartbeat to Kafka (or print them with --stdout).",
+    )
+    common(p)
+    p.add_argument("--interval", type=float, default=10.0, help="seconds between samples (default 10)")
+    p.add_argument("--host-id", help="host identity (default: hostname)")
+    p.add_argument("--region", default="local", help="region of this host (default local)")
+    p.add_argument(
+        "--label", action="append", default=[], metavar="KEY=VALUE", help="host label (repeatable)"
+    )
+    p.add_argument("--once", action="store_true", help="send (or print) one cycle and exit")
+    p.add_argument(
+        "--stdout", action="store_true", help="print JSON events instead of sending them; no Kafka needed"
+    )
+    p.add_argument("--heartbeat", action="store_true", help="with --stdout, print the heartbeat too")
+    p.set_defaults(func=cmd_agent)
+
+    p = sub.add_parser(
+        "worker",
+        help="evaluate alert policies on the metric stream (Faust)",
+        description="Run a Faust worker: reads metric batches, evaluates the policy's "
+        "threshold rules and emits firing/resolved alerts. More workers with "
+        "the same --app-id share the partitions.",
+    )
+    common(p)
+    p.add_argument("--policy", required=True, help="policy file or directory of *.yaml files")
+    p.add_argument(
+        "--app-id", default="fleetpulse-worker", help="Faust app id = consumer group (default %(default)s)"
+    )
+    p.add_argument(
+        "--partitions",
+        type=int,
+        default=partitions_from_env(),
+        help="partitions of topics created at start (default $FLEETPULSE_PARTITIONS or 8)",
+    )
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser(
+        "sink",
+        help="write metrics and alerts from Kafka into ClickHouse",
+        description="Consume metric batches and alerts and insert them into ClickHouse; "
+        "offsets are committed only after the insert succeeded.",
+    )
+    common(p, clickhouse=True)
+    p.add_argument("--group-id", default="fleetpulse-sink", help="consumer group (default %(default)s)")
+    p.set_defaults(func=cmd_sink)
+
+    p = sub.add_parser("alerts", help="subscribe to alerts", description="Work with the alert topic.")
+    alerts_sub = p.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    tail = alerts_sub.add_parser("tail", help="print alerts as they arrive (Ctrl-C to stop)")
+    common(tail)
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest retained alert")
+    tail.add_argument("--json", action="store_true", help="print the wire JSON instead of a line per alert")
+    tail.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser(
+        "query",
+        help="run SQL on the ClickHouse store and print the result",
+        description="Run SQL against the same ClickHouse target as the sink. The default "
+        "database is 'fleetpulse' (tables: metrics, alerts). Stop the sink "
+        "first when using the embedded engine: it allows one process at a time.",
+    )
+    common(p, kafka=False, clickhouse=True)
+    p.add_argument("sql", help='e.g. "SELECT name, count() FROM metrics GROUP BY name"')
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser(
+        "kafka",
+        help="start/stop/status of the local single-node Kafka",
+        description="Manage a local Apache Kafka (KRaft) broker fetched from Maven Central. "
+        "Does nothing when KAFKA_BOOTSTRAP_SERVERS is set.",
+    )
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--home", help="data directory (default $FLEETPULSE_HOME or ./.fleetpulse)")
+    p.add_argument(
+        "--port", type=int, default=9092, help="client port (controller uses port+1; default 9092)"
+    )
+    p.set_defaults(func=cmd_kafka)
+
+    p = sub.add_parser("policy", help="check policy files", description="Validate policy files.")
+    policy_sub = p.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    validate = policy_sub.add_parser("validate", help="validate a file or directory; exit 2 on errors")
+    validate.add_argument("path")
+    validate.set_defaults(func=cmd_policy)
+
+    p = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on this host and make a CPU alert fire and resolve",
+        description="Start local Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), a worker, "
+        "the sink and an agent; burn CPU so an alert fires, then stop burning "
+        "so it resolves; finally query ClickHouse. Ctrl-C stops everything.",
+    )
+    p.add_argument("--home", help="data directory (default $FLEETPULSE_HOME or ./.fleetpulse)")
+    p.add_argument("--topic-prefix", default=os.environ.get("FLEETPULSE_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX))
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=240.0,
+        help="stop after this many seconds even if the story is not over (default 240)",
+    )
+    p.add_argument("--interval", type=float, default=2.0, help="agent interval in seconds (default 2)")
+    p.add_argument(
+        "--burn-after", type=float, default=20.0, help="seconds before the CPU load starts (default 20)"
+    )
+    p.add_argument("--burn-for", type=float, default=40.0, help="seconds of CPU load (default 40)")
+    p.add_argument("--keep-kafka", action="store_true", help="leave the local broker running afterwards")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fleetpulse`` command."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as exc:
+        sys.stderr.write(f"fleetpulse {args.command}: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Alert policies: the model, the file loader/validator and pure evaluation logic (no I/O)."""

@@ -1,0 +1,1 @@
+"""Kafka to ClickHouse: schema, batched idempotent writes, queries."""

@@ -1,0 +1,1 @@
+"""Faust workers that feed events through the policies and emit alerts."""
