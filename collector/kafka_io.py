@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
@@ -38,8 +39,25 @@ def partitions_from_env() -> int:
     return value
 
 
+@contextlib.contextmanager
+def _quiet_client_logs() -> Iterator[None]:
+    """Probing a broker that is still starting makes aiokafka log an ERROR per attempt."""
+    logger = logging.getLogger("aiokafka")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 async def broker_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:
     """True when a client metadata round-trip succeeds (an open port is not enough)."""
+    with _quiet_client_logs():
+        return await _metadata_round_trip(bootstrap, timeout_s)
+
+
+async def _metadata_round_trip(bootstrap: str, timeout_s: float) -> bool:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout_s)

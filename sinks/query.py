@@ -45,5 +45,10 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "ta
 
 def run_query(client: Any, sql: str, database: str) -> tuple[list[str], list[Sequence[Any]]]:
     """Execute ``sql`` with ``database`` as the default database."""
-    result = client.query(sql, settings={"database": database}) if database else client.query(sql)
+    before = client.database
+    client.database = database  # clickhouse-connect resolves unqualified tables against this
+    try:
+        result = client.query(sql)
+    finally:
+        client.database = before
     return list(result.column_names), list(result.result_rows)

@@ -146,6 +146,7 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
 
     from collector.kafka_io import ensure_topics
 
+    (settings.datadir / settings.app_id).mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings.bootstrap, settings.topics.all(), settings.partitions))
