@@ -1,0 +1,52 @@
+"""The command line as a person uses it (subprocesses, no broker)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from collector.contract import Heartbeat, MetricBatch, decode_as
+
+
+def fleetpulse(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fleetpulse.cli", *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_agent_once_stdout_prints_a_valid_batch_without_kafka() -> None:
+    done = fleetpulse("agent", "--once", "--stdout", "--heartbeat", "--region", "r1", "--label", "role=web",
+                      "--bootstrap", "127.0.0.1:1")
+    assert done.returncode == 0, done.stderr
+    batch_line, beat_line = done.stdout.splitlines()
+    batch = decode_as(batch_line.encode(), MetricBatch)
+    beat = decode_as(beat_line.encode(), Heartbeat)
+    assert batch.region == "r1" and batch.labels == {"role": "web"}
+    assert "cpu_pct" in batch.metrics
+    assert beat.seq == 1 and beat.boot_id
+
+
+def test_policy_validate_exits_2_with_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - name: x\n    when: cpu > ninety\n")
+    done = fleetpulse("policy", "validate", str(bad))
+    assert done.returncode == 2
+    assert f"{bad}:3: rule 'x': threshold must be a number" in done.stderr
+
+
+def test_policy_validate_lists_valid_rules() -> None:
+    done = fleetpulse("policy", "validate", "policies/examples")
+    assert done.returncode == 0, done.stderr
+    assert "cpu_high cpu_pct max=90 for=60s critical" in done.stdout
+
+
+def test_every_subcommand_has_help() -> None:
+    for command in ("agent", "worker", "sink", "alerts", "query", "kafka", "policy", "demo"):
+        done = fleetpulse(command, "--help")
+        assert done.returncode == 0 and "usage: fleetpulse" in done.stdout, command
+
+
+def test_bad_label_is_a_clear_error() -> None:
+    done = fleetpulse("agent", "--once", "--stdout", "--label", "novalue")
+    assert done.returncode != 0
+    assert "--label expects key=value" in done.stderr

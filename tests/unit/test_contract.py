@@ -1,0 +1,147 @@
+"""The wire contract: round trips, and rejection with a reason (never another exception)."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector.contract import (
+    SCHEMA_VERSION,
+    Alert,
+    DecodeError,
+    Heartbeat,
+    MetricBatch,
+    Topics,
+    decode,
+    decode_as,
+    encode,
+)
+
+BATCH = MetricBatch("web-1", "eu-west", 1_700_000_000.25, 10.0, {"cpu_pct": 12.5, "disk_used_pct:/": 40},
+                    {"role": "web"})
+BEAT = Heartbeat("web-1", "eu-west", "boot-1", 7, 1_700_000_000.0, 10.0, "0.1.0", {"role": "web"})
+ALERT = Alert("fp1", "cpu_high", "firing", "critical", "web-1", "eu-west", "cpu_pct", 95.0, 90.0,
+              1_700_000_000.0, 1_700_000_060.0, "CPU high", "id1", {})
+
+
+@pytest.mark.parametrize("event", [BATCH, BEAT, ALERT])
+def test_every_event_type_round_trips(event: object) -> None:
+    assert decode(encode(event)) == event  # type: ignore[arg-type]
+
+
+def test_encoding_carries_schema_version_and_type() -> None:
+    body = orjson.loads(encode(BATCH))
+    assert body["v"] == SCHEMA_VERSION
+    assert body["type"] == "metric_batch"
+
+
+def test_topic_names_come_from_one_prefix() -> None:
+    topics = Topics("t1")
+    assert (topics.metrics, topics.heartbeats, topics.alerts) == ("t1.metrics", "t1.heartbeats", "t1.alerts")
+    assert topics.all() == ["t1.metrics", "t1.heartbeats", "t1.alerts"]
+
+
+def _body(**changes: object) -> bytes:
+    body = orjson.loads(encode(BATCH))
+    for key, value in changes.items():
+        if value is _DELETE:
+            del body[key]
+        else:
+            body[key] = value
+    return orjson.dumps(body)
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (None, "empty record"),
+        (b"", "not JSON"),
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "expected a JSON object"),
+        (_body(v=99), "unsupported schema version"),
+        (_body(v=_DELETE), "unsupported schema version"),
+        (_body(type="bogus"), "unknown event type"),
+        (_body(host_id=_DELETE), "'host_id' must be a string"),
+        (_body(host_id=""), "'host_id' must not be empty"),
+        (_body(ts="yesterday"), "'ts' must be a number"),
+        (_body(metrics=[1, 2]), "'metrics' must be an object"),
+        (_body(metrics={"cpu_pct": "high"}), "metric 'cpu_pct' must be a number"),
+        (_body(metrics={"cpu_pct": True}), "metric 'cpu_pct' must be a number"),
+        (_body(metrics={"": 1.0}), "metric names must not be empty"),
+        (_body(labels={"a": 1}), "'labels' must be an object of string values"),
+        (b'{"v":1,"type":"metric_batch","ts":NaN}', "not JSON"),
+    ],
+)
+def test_malformed_records_are_rejected_with_a_reason(payload: bytes | None, reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        decode(payload)
+
+
+def test_alert_state_must_be_firing_or_resolved() -> None:
+    body = orjson.loads(encode(ALERT))
+    body["state"] = "pending"
+    with pytest.raises(DecodeError, match="'state' must be 'firing' or 'resolved'"):
+        decode(orjson.dumps(body))
+
+
+def test_heartbeat_sequence_must_be_an_integer() -> None:
+    body = orjson.loads(encode(BEAT))
+    body["seq"] = 1.5
+    with pytest.raises(DecodeError, match="'seq' must be an integer"):
+        decode(orjson.dumps(body))
+
+
+def test_decode_as_rejects_the_wrong_event_type() -> None:
+    with pytest.raises(DecodeError, match="expected metric_batch, got heartbeat"):
+        decode_as(encode(BEAT), MetricBatch)
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_raise_only_decode_error(data: bytes) -> None:
+    try:
+        decode(data)
+    except DecodeError:
+        pass
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=8,
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(["v", "type", "host_id", "region", "ts", "interval_s", "metrics",
+                                        "labels", "seq", "state", "boot_id"]), _json))
+def test_arbitrary_json_objects_raise_only_decode_error(body: dict[str, object]) -> None:
+    try:
+        decode(orjson.dumps(body))
+    except DecodeError:
+        pass
+
+
+_names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20)
+_finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(
+    host=_names,
+    region=_names,
+    ts=st.floats(min_value=0, max_value=4e9),
+    metrics=st.dictionaries(_names, _finite, max_size=20),
+    labels=st.dictionaries(_names, st.text(max_size=10), max_size=5),
+)
+def test_any_valid_batch_round_trips(host: str, region: str, ts: float, metrics: dict[str, float],
+                                     labels: dict[str, str]) -> None:
+    batch = MetricBatch(host, region, ts, 5.0, metrics, labels)
+    decoded = decode_as(encode(batch), MetricBatch)
+    assert decoded == batch
+    assert all(math.isfinite(v) for v in decoded.metrics.values())
