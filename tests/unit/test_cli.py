@@ -10,13 +10,28 @@ from collector.contract import Heartbeat, MetricBatch, decode_as
 
 
 def fleetpulse(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fleetpulse.cli", *args], capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "fleetpulse.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_agent_once_stdout_prints_a_valid_batch_without_kafka() -> None:
-    done = fleetpulse("agent", "--once", "--stdout", "--heartbeat", "--region", "r1", "--label", "role=web",
-                      "--bootstrap", "127.0.0.1:1")
+    done = fleetpulse(
+        "agent",
+        "--once",
+        "--stdout",
+        "--heartbeat",
+        "--region",
+        "r1",
+        "--label",
+        "role=web",
+        "--bootstrap",
+        "127.0.0.1:1",
+    )
     assert done.returncode == 0, done.stderr
     batch_line, beat_line = done.stdout.splitlines()
     batch = decode_as(batch_line.encode(), MetricBatch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import orjson
@@ -21,11 +22,26 @@ from collector.contract import (
     encode,
 )
 
-BATCH = MetricBatch("web-1", "eu-west", 1_700_000_000.25, 10.0, {"cpu_pct": 12.5, "disk_used_pct:/": 40},
-                    {"role": "web"})
+BATCH = MetricBatch(
+    "web-1", "eu-west", 1_700_000_000.25, 10.0, {"cpu_pct": 12.5, "disk_used_pct:/": 40}, {"role": "web"}
+)
 BEAT = Heartbeat("web-1", "eu-west", "boot-1", 7, 1_700_000_000.0, 10.0, "0.1.0", {"role": "web"})
-ALERT = Alert("fp1", "cpu_high", "firing", "critical", "web-1", "eu-west", "cpu_pct", 95.0, 90.0,
-              1_700_000_000.0, 1_700_000_060.0, "CPU high", "id1", {})
+ALERT = Alert(
+    "fp1",
+    "cpu_high",
+    "firing",
+    "critical",
+    "web-1",
+    "eu-west",
+    "cpu_pct",
+    95.0,
+    90.0,
+    1_700_000_000.0,
+    1_700_000_060.0,
+    "CPU high",
+    "id1",
+    {},
+)
 
 
 @pytest.mark.parametrize("event", [BATCH, BEAT, ALERT])
@@ -105,27 +121,47 @@ def test_decode_as_rejects_the_wrong_event_type() -> None:
 
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_raise_only_decode_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(DecodeError):
         decode(data)
-    except DecodeError:
-        pass
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=8,
 )
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(["v", "type", "host_id", "region", "ts", "interval_s", "metrics",
-                                        "labels", "seq", "state", "boot_id"]), _json))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "v",
+                "type",
+                "host_id",
+                "region",
+                "ts",
+                "interval_s",
+                "metrics",
+                "labels",
+                "seq",
+                "state",
+                "boot_id",
+            ]
+        ),
+        _json,
+    )
+)
 def test_arbitrary_json_objects_raise_only_decode_error(body: dict[str, object]) -> None:
-    try:
+    with contextlib.suppress(DecodeError):
         decode(orjson.dumps(body))
-    except DecodeError:
-        pass
 
 
 _names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20)
@@ -139,8 +175,9 @@ _finite = st.floats(allow_nan=False, allow_infinity=False)
     metrics=st.dictionaries(_names, _finite, max_size=20),
     labels=st.dictionaries(_names, st.text(max_size=10), max_size=5),
 )
-def test_any_valid_batch_round_trips(host: str, region: str, ts: float, metrics: dict[str, float],
-                                     labels: dict[str, str]) -> None:
+def test_any_valid_batch_round_trips(
+    host: str, region: str, ts: float, metrics: dict[str, float], labels: dict[str, str]
+) -> None:
     batch = MetricBatch(host, region, ts, 5.0, metrics, labels)
     decoded = decode_as(encode(batch), MetricBatch)
     assert decoded == batch

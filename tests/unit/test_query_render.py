@@ -25,8 +25,11 @@ def test_table_is_aligned_and_counts_rows() -> None:
 
 def test_csv_and_json() -> None:
     assert render(COLUMNS, ROWS, "csv").splitlines()[:2] == ["host,at,cpu", "web-1,2026-01-02T03:04:05,12.5"]
-    assert orjson.loads(render(COLUMNS, ROWS, "json"))[1] == {"host": "db-10", "at": "2026-01-02T03:04:06+00:00",
-                                                              "cpu": 99.0}
+    assert orjson.loads(render(COLUMNS, ROWS, "json"))[1] == {
+        "host": "db-10",
+        "at": "2026-01-02T03:04:06+00:00",
+        "cpu": 99.0,
+    }
 
 
 def test_unknown_format_is_an_error() -> None:

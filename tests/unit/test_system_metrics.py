@@ -11,8 +11,16 @@ def test_a_sample_has_cpu_load_memory_swap_and_disk_usage() -> None:
     sampler = SystemSampler()
     time.sleep(0.1)  # cpu percentages need a span since the priming call
     m = sampler.sample()
-    for name in ("cpu_pct", "cpu_user_pct", "cpu_system_pct", "cpu_idle_pct", "load_1m", "mem_used_pct",
-                 "mem_total_bytes", "swap_used_bytes"):
+    for name in (
+        "cpu_pct",
+        "cpu_user_pct",
+        "cpu_system_pct",
+        "cpu_idle_pct",
+        "load_1m",
+        "mem_used_pct",
+        "mem_total_bytes",
+        "swap_used_bytes",
+    ):
         assert name in m, name
     assert 0.0 <= m["cpu_pct"] <= 100.0
     assert m["mem_total_bytes"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from hypothesis import given
@@ -13,7 +14,9 @@ from policies.threshold import AlertStatus, RuleIndex, Transition, step
 CPU_HIGH = ThresholdRule("cpu_high", "cpu_pct", max=90.0, for_s=60.0)
 
 
-def run(rule: ThresholdRule, samples: list[tuple[float, float]]) -> tuple[AlertStatus | None, list[Transition]]:
+def run(
+    rule: ThresholdRule, samples: list[tuple[float, float]]
+) -> tuple[AlertStatus | None, list[Transition]]:
     status: AlertStatus | None = None
     notes: list[Transition] = []
     for at, value in samples:
@@ -107,5 +110,5 @@ def test_evaluation_never_raises_and_firing_resolved_alternate(
     samples.sort(key=lambda s: s[0])
     _, notes = run(rule, samples)
     states = [n.state for n in notes]
-    assert all(a != b for a, b in zip(states, states[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(states))
     assert not states or states[0] == "firing"
