@@ -45,6 +45,7 @@ class LocalKafka:
     home: Path
     port: int = DEFAULT_PORT
     heap: str = "512m"
+    jar_cache: Path | None = None  # where libs-<hash>/ go; default <home>/kafka (tests share one)
 
     @property
     def controller_port(self) -> int:
@@ -92,7 +93,7 @@ class LocalKafka:
         """Copy Kafka and its runtime dependencies from Maven into the cache (once per POM)."""
         pom = DEPLOY_DIR / "pom.xml"
         digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
-        libs = self.base / f"libs-{digest}"
+        libs = (self.jar_cache or self.base) / f"libs-{digest}"
         if (libs / ".complete").exists():
             return libs
         mvn = shutil.which("mvn")

@@ -1,0 +1,108 @@
+"""Driving real processes and topics from tests: bounded waits, never bare sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from collector.contract import Alert, Topics, decode_as
+
+WAIT_S = 120.0
+
+
+class Proc:
+    """A ``fleetpulse`` subcommand run as a child process, its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], log_dir: Path) -> None:
+        self.name = name
+        self.args = args
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "fleetpulse.cli", *self.args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        return self
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL, wait_s: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def worker(bootstrap: str, topics: Topics, app_id: str, policy: Path, home: Path, name: str = "worker") -> Proc:
+    args = ["worker", "--bootstrap", bootstrap, "--topic-prefix", topics.prefix, "--app-id", app_id,
+            "--policy", str(policy), "--home", str(home), "--partitions", "2"]
+    return Proc(name, args, home).start()
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def collect_alerts(
+    bootstrap: str,
+    topics: Topics,
+    until: Callable[[list[Alert]], bool],
+    timeout_s: float = WAIT_S,
+    watch: list[Proc] | None = None,
+) -> list[Alert]:
+    """Read the alert topic from the beginning until ``until(alerts)`` holds.
+
+    Fails fast, with the process's log, if a watched process exits meanwhile.
+    """
+
+    async def run() -> list[Alert]:
+        consumer = AIOKafkaConsumer(topics.alerts, bootstrap_servers=bootstrap, group_id=None,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        alerts: list[Alert] = []
+        deadline = time.monotonic() + timeout_s
+        try:
+            while not until(alerts):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out after {timeout_s:.0f}s; alerts so far: {alerts}")
+                for p in watch or []:
+                    if not p.alive():
+                        raise AssertionError(f"{p.name} exited early; its log:\n{p.log()[-4000:]}")
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    alerts.extend(decode_as(r.value, Alert) for r in records)
+            return alerts
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def write_policy(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

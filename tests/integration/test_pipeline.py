@@ -1,0 +1,96 @@
+"""The walking skeleton through the real broker: agent -> Kafka -> worker -> alert topic."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from collector.contract import Alert, MetricBatch, Topics, encode
+from tests.integration.helpers import Proc, collect_alerts, produce, worker, write_policy
+
+pytestmark = pytest.mark.integration
+
+
+def _for_host(host: str):  # type: ignore[no-untyped-def]
+    return lambda alerts: [a for a in alerts if a.host_id == host]
+
+
+def test_agent_metrics_reach_the_worker_and_a_firing_alert_reaches_the_alert_topic(
+    kafka_bootstrap: str, topics: Topics, home: Path, unique: str
+) -> None:
+    policy = write_policy(home / "p.yaml", "rules:\n  - name: memory_in_use\n    when: mem_used_pct > 0\n")
+    host = f"agent-{uuid.uuid4().hex[:6]}"
+    w = worker(kafka_bootstrap, topics, unique, policy, home)
+    agent = Proc("agent", ["agent", "--bootstrap", kafka_bootstrap, "--topic-prefix", topics.prefix,
+                           "--interval", "1", "--host-id", host, "--region", "it", "--label", "team=ops"],
+                 home).start()
+    try:
+        alerts = collect_alerts(kafka_bootstrap, topics, lambda a: bool(_for_host(host)(a)), watch=[w, agent])
+    finally:
+        agent.kill(signal.SIGTERM)
+        assert w.kill(signal.SIGTERM) == 0, w.log()[-3000:]
+    (alert,) = [a for a in alerts if a.host_id == host]
+    assert (alert.state, alert.rule, alert.metric, alert.region) == ("firing", "memory_in_use", "mem_used_pct", "it")
+    assert alert.labels == {"team": "ops"}
+    assert 0 < alert.value <= 100
+    assert "event=worker_stopped" in w.log()
+
+
+def test_worker_killed_while_an_alert_fires_neither_loses_nor_repeats_it(
+    kafka_bootstrap: str, topics: Topics, home: Path, unique: str
+) -> None:
+    policy = write_policy(home / "p.yaml", "rules:\n  - name: cpu_hot\n    when: cpu_pct > 90 for 20s\n")
+    host = "kill-test"
+    t0 = time.time() - 600
+
+    def samples(*points: tuple[float, float]) -> list[tuple[bytes, bytes]]:
+        return [(host.encode(), encode(MetricBatch(host, "it", t0 + at, 10.0, {"cpu_pct": cpu})))
+                for at, cpu in points]
+
+    first = worker(kafka_bootstrap, topics, unique, policy, home, name="worker-1")
+    asyncio.run(produce(kafka_bootstrap, topics.metrics, samples((0, 95), (10, 96), (20, 97))))
+    firing = collect_alerts(kafka_bootstrap, topics, lambda a: len(a) >= 1, watch=[first])
+    assert [(a.state, a.started_at, a.at) for a in firing] == [("firing", t0, t0 + 20)]
+
+    first.kill(signal.SIGKILL)  # at once, while the alert is firing
+    asyncio.run(produce(kafka_bootstrap, topics.metrics, samples((30, 98), (40, 99))))
+    second = worker(kafka_bootstrap, topics, unique, policy, home, name="worker-2")
+    try:
+        asyncio.run(produce(kafka_bootstrap, topics.metrics, samples((50, 10))))
+        # Same key, same partition: a repeated firing would come before the resolution.
+        alerts = collect_alerts(kafka_bootstrap, topics, lambda a: any(x.state == "resolved" for x in a),
+                                watch=[second])
+    finally:
+        second.kill(signal.SIGTERM)
+    assert [(a.state, a.started_at, a.at) for a in alerts] == [
+        ("firing", t0, t0 + 20),
+        ("resolved", t0, t0 + 50),
+    ], f"worker-2 log:\n{second.log()[-3000:]}"
+
+
+def test_malformed_records_are_counted_and_skipped_by_the_worker(
+    kafka_bootstrap: str, topics: Topics, home: Path, unique: str
+) -> None:
+    policy = write_policy(home / "p.yaml", "rules:\n  - name: cpu_hot\n    when: cpu_pct > 90\n")
+    host = b"bad-input"
+    good = encode(MetricBatch("bad-input", "it", time.time(), 10.0, {"cpu_pct": 99.0}))
+    w = worker(kafka_bootstrap, topics, unique, policy, home)
+    try:
+        asyncio.run(produce(kafka_bootstrap, topics.metrics, [
+            (host, b"\xff\xfe not json"),
+            (host, b'{"v": 1, "type": "metric_batch", "host_id": 7}'),
+            (host, good),
+        ]))
+        alerts: list[Alert] = collect_alerts(kafka_bootstrap, topics, lambda a: len(a) >= 1, watch=[w])
+        assert [(a.host_id, a.state) for a in alerts] == [("bad-input", "firing")]
+        assert w.alive()
+    finally:
+        w.kill(signal.SIGTERM)
+    log = w.log()
+    assert "event=malformed_record" in log and "malformed_total=2" in log
+    assert "not JSON" in log and "'metrics' must be an object" in log
