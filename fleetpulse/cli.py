@@ -123,6 +123,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         app_id=args.app_id,
         partitions=args.partitions,
         datadir=home / "worker",
+        session_timeout_s=args.session_timeout,
     )
     run_worker(settings, loglevel=args.log_level)
     return 0
@@ -300,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=partitions_from_env(),
         help="partitions of topics created at start (default $FLEETPULSE_PARTITIONS or 8)",
     )
+    p.add_argument("--session-timeout", type=float, default=30.0,
+                   help="seconds before a crashed worker's partitions move to others (default 30; "
+                        "the broker's minimum is usually 6)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser(

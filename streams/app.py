@@ -1,12 +1,14 @@
-"""The Faust worker: metric batches in, threshold alerts out, alert state in a Faust table.
+"""The Faust worker: metric batches in, threshold alerts out.
 
-Delivery order is what keeps a restart honest: an alert is sent and *acknowledged* before
-the table records the transition, and Faust flushes the table changelog before it commits
-source offsets. So a crash at any point either replays the sample (the table has not moved:
-the transition is re-sent with the same ``event_id``) or finds the state already moved
-(nothing is re-sent). A firing alert is never lost; a duplicate needs a crash inside the
-few milliseconds between the acknowledgement and the changelog write, and carries the
-same ``event_id`` so stores dedupe it.
+The alert topic *is* the changelog of the table that holds firing alerts. Publishing an
+alert and recording that it fired are therefore one write, and Faust flushes changelog
+writes before it commits source offsets. After a crash at any point the restarted worker
+either finds the alert in the restored table (it was published: nothing is re-sent) or
+replays the sample that caused it (it was not: it is published now). Never lost, never
+twice. Pending (not yet sustained) breaches live in an ordinary table.
+
+The cost: restoring the table reads the alert topic's retained history for the assigned
+partitions at start. Alerts are transitions, not samples, so that history stays small.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import faust
 
-from collector.contract import DecodeError, MetricBatch, Topics, decode_as, encode
+from collector.contract import Alert, DecodeError, MetricBatch, Topics, decode_as, encode
 from policies.engine import evaluate_batch
 from policies.model import ThresholdRule
 from policies.threshold import AlertStatus, RuleIndex
@@ -38,6 +40,9 @@ class WorkerSettings:
     partitions: int = 8
     datadir: Path = field(default_factory=lambda: Path(".fleetpulse/worker"))
     stats_interval_s: float = 10.0
+    # How long the group waits for a silent member before giving its partitions away: after
+    # a crash, the restarted worker resumes only once the dead member's session expired.
+    session_timeout_s: float = 30.0
 
 
 @dataclass
@@ -50,6 +55,21 @@ class WorkerStats:
 
     def line(self) -> str:
         return f"batches={self.batches} malformed={self.malformed} alerts_sent={self.alerts}"
+
+
+def _firing_status_of(alert: Alert) -> AlertStatus | None:
+    if alert.state != "firing":
+        return None
+    return AlertStatus("firing", alert.started_at, alert.value, alert.threshold)
+
+
+def _firing_status(raw: bytes) -> AlertStatus | None:
+    try:
+        return _firing_status_of(decode_as(raw, Alert))
+    except DecodeError:
+        # Someone else wrote to the alert topic; it is not our state.
+        log.warning("event=foreign_alert_record reason=unreadable")
+        return None
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -69,6 +89,8 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, WorkerStats]:
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
         autodiscover=False,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     stats = WorkerStats()
     index = RuleIndex(settings.rules)
@@ -82,12 +104,36 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, WorkerStats]:
     alerts_topic = app.topic(
         settings.topics.alerts, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
     )
-    # fingerprint -> AlertStatus.to_dict(); absent means inactive.
-    alert_state = app.Table("alert_state", default=None, partitions=settings.partitions)
+    # fingerprint -> the latest Alert (encoded) of that fingerprint; its changelog is the
+    # alert topic itself (see the module doc). Resolved alerts stay as values: deleting them
+    # would put tombstones on the alert topic.
+    fired = app.Table(
+        "fired",
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        changelog_topic=alerts_topic,
+    )
+    # Faust picks json for bytes types; the alert topic carries the contract's bytes as-is.
+    table_impl: Any = fired
+    table_impl.key_serializer = table_impl.value_serializer = "raw"
+    # fingerprint -> AlertStatus.to_dict() of breaches still inside their `for` duration.
+    pending = app.Table("pending", default=None, partitions=settings.partitions)
+    decoded: dict[bytes, AlertStatus | None] = {}  # fired values decoded once per process
 
     def status_of(fp: str) -> AlertStatus | None:
-        raw = alert_state.get(fp)
-        return None if raw is None else AlertStatus.from_dict(raw)
+        key = fp.encode()
+        if key in decoded:
+            firing = decoded[key]
+        else:
+            raw = fired.get(key)
+            firing = None if raw is None else _firing_status(raw)
+            decoded[key] = firing
+        if firing is not None:
+            return firing
+        raw_pending = pending.get(fp)
+        return None if raw_pending is None else AlertStatus.from_dict(raw_pending)
 
     @app.agent(metrics_topic)
     async def evaluate(stream: Any) -> None:
@@ -104,25 +150,24 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, WorkerStats]:
                 )
                 continue
             stats.batches += 1
-            for outcome in evaluate_batch(index, batch, status_of):
-                if outcome.alert is not None:
-                    delivered = await alerts_topic.send(
-                        key=outcome.fingerprint.encode(), value=encode(outcome.alert)
-                    )
-                    await delivered  # acknowledged before the state moves (see module doc)
+            for out in evaluate_batch(index, batch, status_of):
+                key = out.fingerprint.encode()
+                if out.alert is not None:
+                    fired[key] = encode(out.alert)  # the publication itself
+                    decoded[key] = _firing_status_of(out.alert)
                     stats.alerts += 1
                     log.info(
                         "event=alert state=%s rule=%s host=%s metric=%s value=%g",
-                        outcome.alert.state,
-                        outcome.alert.rule,
-                        outcome.alert.host_id,
-                        outcome.alert.metric,
-                        outcome.alert.value,
+                        out.alert.state,
+                        out.alert.rule,
+                        out.alert.host_id,
+                        out.alert.metric,
+                        out.alert.value,
                     )
-                if outcome.status is None:
-                    alert_state.pop(outcome.fingerprint, None)
-                else:
-                    alert_state[outcome.fingerprint] = outcome.status.to_dict()
+                if out.status is not None and out.status.phase == "pending":
+                    pending[out.fingerprint] = out.status.to_dict()
+                elif out.fingerprint in pending:
+                    del pending[out.fingerprint]
 
     @app.timer(settings.stats_interval_s)
     async def report() -> None:

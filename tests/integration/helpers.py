@@ -13,6 +13,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from collector.contract import Alert, Topics, decode_as
+from sinks.writer import Sink
 
 WAIT_S = 120.0
 
@@ -54,8 +55,23 @@ class Proc:
 
 
 def worker(bootstrap: str, topics: Topics, app_id: str, policy: Path, home: Path, name: str = "worker") -> Proc:
-    args = ["worker", "--bootstrap", bootstrap, "--topic-prefix", topics.prefix, "--app-id", app_id,
-            "--policy", str(policy), "--home", str(home), "--partitions", "2"]
+    args = [
+        "worker",
+        "--bootstrap",
+        bootstrap,
+        "--topic-prefix",
+        topics.prefix,
+        "--app-id",
+        app_id,
+        "--policy",
+        str(policy),
+        "--home",
+        str(home),
+        "--partitions",
+        "2",
+        "--session-timeout",  # the broker's minimum: a restarted worker resumes sooner
+        "6",
+    ]
     return Proc(name, args, home).start()
 
 
@@ -82,8 +98,14 @@ def collect_alerts(
     """
 
     async def run() -> list[Alert]:
-        consumer = AIOKafkaConsumer(topics.alerts, bootstrap_servers=bootstrap, group_id=None,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            topics.alerts,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
         await consumer.start()
         alerts: list[Alert] = []
         deadline = time.monotonic() + timeout_s
@@ -101,6 +123,26 @@ def collect_alerts(
             await consumer.stop()
 
     return asyncio.run(run())
+
+
+def run_sink_until(sink: Sink, done: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+    """Run a sink in this process until ``done()`` holds, then stop it cleanly."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(sink.run(stop))
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if task.done():
+                task.result()  # raises what killed it
+                raise AssertionError(f"sink stopped early at {sink.stats.line()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"sink stuck at {sink.stats.line()}")
+            await asyncio.sleep(0.1)
+        stop.set()
+        await task
+
+    asyncio.run(main())
 
 
 def write_policy(path: Path, text: str) -> Path:

@@ -7,30 +7,44 @@ import signal
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from collector.contract import Alert, MetricBatch, Topics, encode
-from tests.integration.helpers import Proc, collect_alerts, produce, worker, write_policy
+from sinks.writer import Sink
+from tests.integration.helpers import Proc, collect_alerts, produce, run_sink_until, worker, write_policy
 
 pytestmark = pytest.mark.integration
 
 
-def _for_host(host: str):  # type: ignore[no-untyped-def]
-    return lambda alerts: [a for a in alerts if a.host_id == host]
-
-
-def test_agent_metrics_reach_the_worker_and_a_firing_alert_reaches_the_alert_topic(
-    kafka_bootstrap: str, topics: Topics, home: Path, unique: str
+def test_agent_to_worker_to_alert_topic_and_to_clickhouse(
+    kafka_bootstrap: str, topics: Topics, home: Path, unique: str, clickhouse: Any
 ) -> None:
     policy = write_policy(home / "p.yaml", "rules:\n  - name: memory_in_use\n    when: mem_used_pct > 0\n")
     host = f"agent-{uuid.uuid4().hex[:6]}"
     w = worker(kafka_bootstrap, topics, unique, policy, home)
-    agent = Proc("agent", ["agent", "--bootstrap", kafka_bootstrap, "--topic-prefix", topics.prefix,
-                           "--interval", "1", "--host-id", host, "--region", "it", "--label", "team=ops"],
-                 home).start()
+    agent = Proc(
+        "agent",
+        [
+            "agent",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic-prefix",
+            topics.prefix,
+            "--interval",
+            "1",
+            "--host-id",
+            host,
+            "--region",
+            "it",
+            "--label",
+            "team=ops",
+        ],
+        home,
+    ).start()
     try:
-        alerts = collect_alerts(kafka_bootstrap, topics, lambda a: bool(_for_host(host)(a)), watch=[w, agent])
+        alerts = collect_alerts(kafka_bootstrap, topics, lambda a: any(x.host_id == host for x in a), watch=[w, agent])
     finally:
         agent.kill(signal.SIGTERM)
         assert w.kill(signal.SIGTERM) == 0, w.log()[-3000:]
@@ -39,6 +53,18 @@ def test_agent_metrics_reach_the_worker_and_a_firing_alert_reaches_the_alert_top
     assert alert.labels == {"team": "ops"}
     assert 0 < alert.value <= 100
     assert "event=worker_stopped" in w.log()
+
+    # The same topics through the sink into ClickHouse: the agent's samples and the alert.
+    sink = Sink(clickhouse, kafka_bootstrap, topics, database=unique, group_id=f"{unique}-sink")
+    run_sink_until(sink, lambda: sink.stats.records >= 2)
+    counts = clickhouse.query(
+        f"SELECT countIf(name = 'cpu_pct'), countIf(name = 'mem_used_pct'), uniq(host_id), any(region) "
+        f"FROM {unique}.metrics WHERE host_id = %(h)s",
+        parameters={"h": host},
+    ).result_rows[0]
+    assert counts[0] >= 1 and counts[0] == counts[1] and counts[2:] == (1, "it")
+    stored = clickhouse.query(f"SELECT rule, state, host_id FROM {unique}.alerts").result_rows
+    assert stored == [("memory_in_use", "firing", host)]
 
 
 def test_worker_killed_while_an_alert_fires_neither_loses_nor_repeats_it(
@@ -49,8 +75,7 @@ def test_worker_killed_while_an_alert_fires_neither_loses_nor_repeats_it(
     t0 = time.time() - 600
 
     def samples(*points: tuple[float, float]) -> list[tuple[bytes, bytes]]:
-        return [(host.encode(), encode(MetricBatch(host, "it", t0 + at, 10.0, {"cpu_pct": cpu})))
-                for at, cpu in points]
+        return [(host.encode(), encode(MetricBatch(host, "it", t0 + at, 10.0, {"cpu_pct": cpu}))) for at, cpu in points]
 
     first = worker(kafka_bootstrap, topics, unique, policy, home, name="worker-1")
     asyncio.run(produce(kafka_bootstrap, topics.metrics, samples((0, 95), (10, 96), (20, 97))))
@@ -63,8 +88,9 @@ def test_worker_killed_while_an_alert_fires_neither_loses_nor_repeats_it(
     try:
         asyncio.run(produce(kafka_bootstrap, topics.metrics, samples((50, 10))))
         # Same key, same partition: a repeated firing would come before the resolution.
-        alerts = collect_alerts(kafka_bootstrap, topics, lambda a: any(x.state == "resolved" for x in a),
-                                watch=[second])
+        alerts = collect_alerts(
+            kafka_bootstrap, topics, lambda a: any(x.state == "resolved" for x in a), watch=[second]
+        )
     finally:
         second.kill(signal.SIGTERM)
     assert [(a.state, a.started_at, a.at) for a in alerts] == [
@@ -81,11 +107,17 @@ def test_malformed_records_are_counted_and_skipped_by_the_worker(
     good = encode(MetricBatch("bad-input", "it", time.time(), 10.0, {"cpu_pct": 99.0}))
     w = worker(kafka_bootstrap, topics, unique, policy, home)
     try:
-        asyncio.run(produce(kafka_bootstrap, topics.metrics, [
-            (host, b"\xff\xfe not json"),
-            (host, b'{"v": 1, "type": "metric_batch", "host_id": 7}'),
-            (host, good),
-        ]))
+        asyncio.run(
+            produce(
+                kafka_bootstrap,
+                topics.metrics,
+                [
+                    (host, b"\xff\xfe not json"),
+                    (host, b'{"v": 1, "type": "metric_batch", "host_id": 7}'),
+                    (host, good),
+                ],
+            )
+        )
         alerts: list[Alert] = collect_alerts(kafka_bootstrap, topics, lambda a: len(a) >= 1, watch=[w])
         assert [(a.host_id, a.state) for a in alerts] == [("bad-input", "firing")]
         assert w.alive()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from collector.contract import Alert, MetricBatch, Topics, encode
 from sinks.writer import Sink
-from tests.integration.helpers import WAIT_S, produce
+from tests.integration.helpers import produce, run_sink_until
 
 pytestmark = pytest.mark.integration
 
@@ -22,33 +21,40 @@ def _batches(hosts: int, cycles: int) -> list[tuple[bytes, bytes]]:
     out = []
     for cycle in range(cycles):
         for h in range(hosts):
-            batch = MetricBatch(f"h{h}", "eu" if h % 2 else "us", T0 + cycle * 10, 10.0,
-                                {"cpu_pct": float(cycle), "mem_used_pct": 50.0, "disk_used_pct:/": 10.0 + h})
+            batch = MetricBatch(
+                f"h{h}",
+                "eu" if h % 2 else "us",
+                T0 + cycle * 10,
+                10.0,
+                {"cpu_pct": float(cycle), "mem_used_pct": 50.0, "disk_used_pct:/": 10.0 + h},
+            )
             out.append((batch.host_id.encode(), encode(batch)))
     return out
 
 
 def _alert(state: str, at: float) -> bytes:
-    return encode(Alert("fp", "cpu_high", state, "critical", "h0", "us", "cpu_pct", 95.0, 90.0,  # type: ignore[arg-type]
-                        T0, at, "hot", f"id-{state}"))
+    return encode(
+        Alert(
+            "fp",
+            "cpu_high",
+            state,
+            "critical",
+            "h0",
+            "us",
+            "cpu_pct",
+            95.0,
+            90.0,  # type: ignore[arg-type]
+            T0,
+            at,
+            "hot",
+            f"id-{state}",
+        )
+    )
 
 
 def _run_sink(sink: Sink, until_records: int) -> None:
-    """Run the sink until it has stored ``until_records`` records, then stop it."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(sink.run(stop))
-        deadline = time.monotonic() + WAIT_S
-        while sink.stats.records + sink.stats.malformed < until_records:
-            if task.done():
-                task.result()
-            assert time.monotonic() < deadline, f"sink stuck at {sink.stats.line()}"
-            await asyncio.sleep(0.1)
-        stop.set()
-        await task
-
-    asyncio.run(main())
+    """Run the sink until it has handled ``until_records`` records, then stop it."""
+    run_sink_until(sink, lambda: sink.stats.records + sink.stats.malformed >= until_records)
 
 
 def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
@@ -84,8 +90,11 @@ def test_sink_stores_metrics_and_alerts_and_commits_after_insert(
     kafka_bootstrap: str, topics: Topics, clickhouse: Any, unique: str
 ) -> None:
     asyncio.run(produce(kafka_bootstrap, topics.metrics, _batches(hosts=3, cycles=4)))
-    asyncio.run(produce(kafka_bootstrap, topics.alerts, [(b"fp", _alert("firing", T0 + 60)),
-                                                        (b"fp", _alert("resolved", T0 + 90))]))
+    asyncio.run(
+        produce(
+            kafka_bootstrap, topics.alerts, [(b"fp", _alert("firing", T0 + 60)), (b"fp", _alert("resolved", T0 + 90))]
+        )
+    )
     sink = Sink(clickhouse, kafka_bootstrap, topics, database=unique, group_id=unique)
     _run_sink(sink, until_records=14)
 
@@ -116,8 +125,11 @@ def test_sink_stores_metrics_and_alerts_and_commits_after_insert(
 def test_malformed_records_are_counted_and_the_sink_keeps_going(
     kafka_bootstrap: str, topics: Topics, clickhouse: Any, unique: str
 ) -> None:
-    asyncio.run(produce(kafka_bootstrap, topics.metrics,
-                        [(b"x", b"garbage"), (b"x", b'{"v": 2}'), *_batches(hosts=1, cycles=2)]))
+    asyncio.run(
+        produce(
+            kafka_bootstrap, topics.metrics, [(b"x", b"garbage"), (b"x", b'{"v": 2}'), *_batches(hosts=1, cycles=2)]
+        )
+    )
     sink = Sink(clickhouse, kafka_bootstrap, topics, database=unique, group_id=unique)
     _run_sink(sink, until_records=4)
     assert sink.stats.malformed == 2
@@ -130,8 +142,9 @@ def test_a_retried_insert_of_the_same_offsets_writes_nothing_twice(
     asyncio.run(produce(kafka_bootstrap, topics.metrics, _batches(hosts=2, cycles=2)))
 
     async def fetch() -> Any:
-        consumer = AIOKafkaConsumer(topics.metrics, bootstrap_servers=kafka_bootstrap, group_id=None,
-                                    auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            topics.metrics, bootstrap_servers=kafka_bootstrap, group_id=None, auto_offset_reset="earliest"
+        )
         await consumer.start()
         got: dict[Any, list[Any]] = {}
         try:

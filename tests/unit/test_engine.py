@@ -20,9 +20,7 @@ def batch(ts: float, **metrics: float) -> MetricBatch:
 
 def test_each_instance_of_a_metric_is_its_own_alert() -> None:
     table: dict[str, AlertStatus] = {}
-    outcomes = evaluate_batch(
-        RuleIndex([DISK]), batch(100, disk_used_pct__=95, disk_used_pct__var=50), table.get
-    )
+    outcomes = evaluate_batch(RuleIndex([DISK]), batch(100, disk_used_pct__=95, disk_used_pct__var=50), table.get)
     assert len(outcomes) == 1
     alert = outcomes[0].alert
     assert alert is not None

@@ -32,11 +32,7 @@ rules:
         "p.yaml",
     )
     a, b, c = rules
-    assert (
-        (a.metric, a.max, a.min, a.for_s)
-        == (b.metric, b.max, b.min, b.for_s)
-        == ("cpu_pct", 90.0, None, 60.0)
-    )
+    assert (a.metric, a.max, a.min, a.for_s) == (b.metric, b.max, b.min, b.for_s) == ("cpu_pct", 90.0, None, 60.0)
     assert (c.metric, c.min, c.max, c.severity) == ("disk_free_bytes:/var", 1e9, None, "critical")
     assert a.source == "p.yaml:3" and b.source == "p.yaml:5"
 

@@ -14,9 +14,7 @@ from policies.threshold import AlertStatus, RuleIndex, Transition, step
 CPU_HIGH = ThresholdRule("cpu_high", "cpu_pct", max=90.0, for_s=60.0)
 
 
-def run(
-    rule: ThresholdRule, samples: list[tuple[float, float]]
-) -> tuple[AlertStatus | None, list[Transition]]:
+def run(rule: ThresholdRule, samples: list[tuple[float, float]]) -> tuple[AlertStatus | None, list[Transition]]:
     status: AlertStatus | None = None
     notes: list[Transition] = []
     for at, value in samples:
