@@ -10,6 +10,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+
 from collector import __version__
 from collector.contract import Heartbeat, MetricBatch, Topics, encode
 from collector.system_metrics import SystemSampler
@@ -82,8 +85,6 @@ class Agent:
 
 async def run_agent(settings: AgentSettings, stop: asyncio.Event, cycles: int | None = None) -> int:
     """Send a batch and a heartbeat per interval until ``stop`` is set; returns cycles sent."""
-    from aiokafka import AIOKafkaProducer
-
     agent = Agent(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=50, acks=1)
     await _start_with_retry(producer, settings.bootstrap, stop)
@@ -109,20 +110,18 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event, cycles: int | 
     return sent
 
 
-async def _start_with_retry(producer: object, bootstrap: str, stop: asyncio.Event) -> None:
-    from aiokafka.errors import KafkaConnectionError
+async def _start_with_retry(producer: AIOKafkaProducer, bootstrap: str, stop: asyncio.Event) -> None:
+    """Connect, retrying with backoff: an agent started before its broker keeps trying."""
 
     delay = 1.0
     while True:
         try:
-            await producer.start()  # type: ignore[attr-defined]
+            await producer.start()
             log.info("event=agent_connected bootstrap=%s", bootstrap)
             return
         except KafkaConnectionError as exc:
             if stop.is_set():
                 raise
-            log.warning(
-                "event=broker_unreachable bootstrap=%s retry_in_s=%.0f error=%s", bootstrap, delay, exc
-            )
+            log.warning("event=broker_unreachable bootstrap=%s retry_in_s=%.0f error=%s", bootstrap, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)

@@ -187,9 +187,7 @@ def _int(body: dict[str, Any], key: str) -> int:
 
 def _labels(body: dict[str, Any]) -> dict[str, str]:
     labels = body.get("labels", {})
-    if not isinstance(labels, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-    ):
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise DecodeError("field 'labels' must be an object of string values")
     return labels
 

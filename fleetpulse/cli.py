@@ -121,7 +121,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         topics=_topics(args),
         rules=rules,
         app_id=args.app_id,
-        partitions=args.partitions,
+        partitions=args.partitions or partitions_from_env(),
         datadir=home / "worker",
         session_timeout_s=args.session_timeout,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -154,6 +155,7 @@ def run_demo(opts: DemoOptions) -> int:
     from fleetpulse.kafka_local import LocalKafka
     from sinks.clickhouse import default_target
 
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # the narration is the demo's output
     logs = opts.home / "demo"
     logs.mkdir(parents=True, exist_ok=True)
     kafka: LocalKafka | None = None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
 from collector.contract import Alert, DecodeError, MetricBatch, Topics, decode
@@ -30,6 +31,7 @@ class SinkStats:
     malformed: int = 0
     rows: int = 0
     insert_failures: int = 0
+    commit_failures: int = 0
 
     def line(self) -> str:
         return (
@@ -90,7 +92,13 @@ class Sink:
                 if not await self._insert_with_retry(inserts, stop):
                     break  # stopped while ClickHouse was failing: do not commit
                 self.stats.records += sum(len(r) for r in fetched.values())
-                await consumer.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+                try:
+                    await consumer.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+                except CommitFailedError as exc:
+                    # A rebalance took the partitions away: the new owner re-reads from the last
+                    # commit. Inserts of the very same offset range are deduplicated by token.
+                    self.stats.commit_failures += 1
+                    log.warning("event=commit_failed error=%r", exc)
         finally:
             await consumer.stop()
             log.info("event=sink_stopped %s", self.stats.line())

@@ -14,6 +14,7 @@ partitions at start. Alerts are transitions, not samples, so that history stays 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,8 @@ def _firing_status_of(alert: Alert) -> AlertStatus | None:
     return AlertStatus("firing", alert.started_at, alert.value, alert.threshold)
 
 
+# Keyed by the record's bytes, so it can never go stale (not even across rebalances).
+@functools.lru_cache(maxsize=65_536)
 def _firing_status(raw: bytes) -> AlertStatus | None:
     try:
         return _firing_status_of(decode_as(raw, Alert))
@@ -120,16 +123,9 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, WorkerStats]:
     table_impl.key_serializer = table_impl.value_serializer = "raw"
     # fingerprint -> AlertStatus.to_dict() of breaches still inside their `for` duration.
     pending = app.Table("pending", default=None, partitions=settings.partitions)
-    decoded: dict[bytes, AlertStatus | None] = {}  # fired values decoded once per process
-
     def status_of(fp: str) -> AlertStatus | None:
-        key = fp.encode()
-        if key in decoded:
-            firing = decoded[key]
-        else:
-            raw = fired.get(key)
-            firing = None if raw is None else _firing_status(raw)
-            decoded[key] = firing
+        raw = fired.get(fp.encode())
+        firing = None if raw is None else _firing_status(raw)
         if firing is not None:
             return firing
         raw_pending = pending.get(fp)
@@ -154,7 +150,6 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, WorkerStats]:
                 key = out.fingerprint.encode()
                 if out.alert is not None:
                     fired[key] = encode(out.alert)  # the publication itself
-                    decoded[key] = _firing_status_of(out.alert)
                     stats.alerts += 1
                     log.info(
                         "event=alert state=%s rule=%s host=%s metric=%s value=%g",
