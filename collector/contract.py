@@ -40,9 +40,17 @@ class Topics:
     def alerts(self) -> str:
         return f"{self.prefix}.alerts"
 
+    @property
+    def processes(self) -> str:
+        return f"{self.prefix}.processes"
+
+    @property
+    def logs(self) -> str:
+        return f"{self.prefix}.logs"
+
     def all(self) -> list[str]:
         """Every topic the pipeline reads or writes (created up front, see ``kafka_io``)."""
-        return [self.metrics, self.heartbeats, self.alerts]
+        return [self.metrics, self.heartbeats, self.alerts, self.processes, self.logs]
 
 
 class DecodeError(ValueError):
@@ -69,7 +77,11 @@ class MetricBatch:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """Proof of life from an agent: sequence numbers are continuous within one ``boot_id``."""
+    """Proof of life from an agent: sequence numbers are continuous within one ``boot_id``.
+
+    It also reports what the agent costs (``agent_cpu_s`` since start, ``agent_rss_bytes``)
+    and its delivery counters, so the fleet's monitoring can watch the monitor.
+    """
 
     host_id: str
     region: str
@@ -79,8 +91,102 @@ class Heartbeat:
     interval_s: float
     agent_version: str
     labels: dict[str, str] = field(default_factory=dict)
+    agent_cpu_s: float = 0.0
+    agent_rss_bytes: int = 0
+    events_sent: int = 0
+    events_spooled: int = 0
+    events_dropped: int = 0
 
     TYPE = "heartbeat"
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """One process in a top-N list."""
+
+    pid: int
+    name: str
+    user: str
+    cpu_pct: float
+    rss_bytes: int
+    started_at: float
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """A watched process group at one sample; start times are None when count is 0."""
+
+    count: int
+    cpu_pct: float
+    rss_bytes: int
+    oldest_start: float | None = None
+    newest_start: float | None = None
+
+
+@dataclass(frozen=True)
+class ProcessSummary:
+    """The process table of one host at one sample, summarised."""
+
+    host_id: str
+    region: str
+    ts: float
+    interval_s: float
+    total: int
+    by_state: dict[str, int]
+    top_cpu: list[ProcessInfo]
+    top_rss: list[ProcessInfo]
+    groups: dict[str, GroupStats]
+    labels: dict[str, str] = field(default_factory=dict)
+
+    TYPE = "process_summary"
+
+
+@dataclass(frozen=True)
+class ProcessEvent:
+    """A process of a watched group started or exited (seen between two samples)."""
+
+    host_id: str
+    region: str
+    ts: float
+    group: str
+    kind: Literal["start", "exit"]
+    pid: int
+    name: str
+    started_at: float
+    labels: dict[str, str] = field(default_factory=dict)
+
+    TYPE = "process_event"
+
+
+@dataclass(frozen=True)
+class LogMatch:
+    """One log line that matched a rule; ``excerpt`` is capped, ``offset`` is the line's start."""
+
+    host_id: str
+    region: str
+    ts: float
+    path: str
+    offset: int
+    rule: str
+    severity: str
+    excerpt: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    TYPE = "log_match"
+
+
+@dataclass(frozen=True)
+class LogCounts:
+    """Matches per rule during one interval; exact even when excerpts are rate-capped."""
+
+    host_id: str
+    region: str
+    ts: float
+    interval_s: float
+    counts: dict[str, int]
+    labels: dict[str, str] = field(default_factory=dict)
+
+    TYPE = "log_counts"
 
 
 AlertState = Literal["firing", "resolved"]
@@ -112,12 +218,17 @@ class Alert:
     TYPE = "alert"
 
 
-Event = MetricBatch | Heartbeat | Alert
-_BY_TYPE: dict[str, type[MetricBatch] | type[Heartbeat] | type[Alert]] = {
-    MetricBatch.TYPE: MetricBatch,
-    Heartbeat.TYPE: Heartbeat,
-    Alert.TYPE: Alert,
-}
+Event = MetricBatch | Heartbeat | Alert | ProcessSummary | ProcessEvent | LogMatch | LogCounts
+_EVENT_CLASSES: tuple[type[Any], ...] = (
+    MetricBatch,
+    Heartbeat,
+    Alert,
+    ProcessSummary,
+    ProcessEvent,
+    LogMatch,
+    LogCounts,
+)
+_BY_TYPE: dict[str, type[Any]] = {cls.TYPE: cls for cls in _EVENT_CLASSES}
 
 
 def encode(event: Event) -> bytes:
@@ -185,6 +296,28 @@ def _int(body: dict[str, Any], key: str) -> int:
     return value
 
 
+def _opt_num(body: dict[str, Any], key: str, default: float = 0.0) -> float:
+    return default if body.get(key) is None else _num(body[key], f"field {key!r}")
+
+
+def _opt_int(body: dict[str, Any], key: str) -> int:
+    return 0 if body.get(key) is None else _int(body, key)
+
+
+def _obj(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if not isinstance(value, dict):
+        raise DecodeError(f"field {key!r} must be an object")
+    return value
+
+
+def _list(body: dict[str, Any], key: str) -> list[Any]:
+    value = body.get(key)
+    if not isinstance(value, list):
+        raise DecodeError(f"field {key!r} must be a list")
+    return value
+
+
 def _labels(body: dict[str, Any]) -> dict[str, str]:
     labels = body.get("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
@@ -221,6 +354,102 @@ def _heartbeat(body: dict[str, Any]) -> Heartbeat:
         interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
         agent_version=_str(body, "agent_version"),
         labels=_labels(body),
+        agent_cpu_s=_opt_num(body, "agent_cpu_s"),
+        agent_rss_bytes=_opt_int(body, "agent_rss_bytes"),
+        events_sent=_opt_int(body, "events_sent"),
+        events_spooled=_opt_int(body, "events_spooled"),
+        events_dropped=_opt_int(body, "events_dropped"),
+    )
+
+
+def _process_info(raw: Any) -> ProcessInfo:
+    if not isinstance(raw, dict):
+        raise DecodeError("process entries must be objects")
+    return ProcessInfo(
+        pid=_int(raw, "pid"),
+        name=_str(raw, "name", empty_ok=True),
+        user=_str(raw, "user", empty_ok=True),
+        cpu_pct=_num(raw.get("cpu_pct"), "field 'cpu_pct'"),
+        rss_bytes=_int(raw, "rss_bytes"),
+        started_at=_num(raw.get("started_at"), "field 'started_at'"),
+    )
+
+
+def _group_stats(name: str, raw: Any) -> GroupStats:
+    if not isinstance(raw, dict):
+        raise DecodeError(f"group {name!r} must be an object")
+    return GroupStats(
+        count=_int(raw, "count"),
+        cpu_pct=_num(raw.get("cpu_pct"), f"group {name!r} cpu_pct"),
+        rss_bytes=_int(raw, "rss_bytes"),
+        oldest_start=None if raw.get("oldest_start") is None else _num(raw["oldest_start"], "oldest_start"),
+        newest_start=None if raw.get("newest_start") is None else _num(raw["newest_start"], "newest_start"),
+    )
+
+
+def _counts(raw: dict[str, Any], what: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DecodeError(f"{what} {key!r} must be a non-negative integer")
+        out[key] = value
+    return out
+
+
+def _process_summary(body: dict[str, Any]) -> ProcessSummary:
+    return ProcessSummary(
+        host_id=_str(body, "host_id"),
+        region=_str(body, "region"),
+        ts=_num(body.get("ts"), "field 'ts'"),
+        interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
+        total=_int(body, "total"),
+        by_state=_counts(_obj(body, "by_state"), "state count"),
+        top_cpu=[_process_info(p) for p in _list(body, "top_cpu")],
+        top_rss=[_process_info(p) for p in _list(body, "top_rss")],
+        groups={name: _group_stats(name, g) for name, g in _obj(body, "groups").items()},
+        labels=_labels(body),
+    )
+
+
+def _process_event(body: dict[str, Any]) -> ProcessEvent:
+    kind = _str(body, "kind")
+    if kind not in ("start", "exit"):
+        raise DecodeError(f"field 'kind' must be 'start' or 'exit', got {kind!r}")
+    return ProcessEvent(
+        host_id=_str(body, "host_id"),
+        region=_str(body, "region"),
+        ts=_num(body.get("ts"), "field 'ts'"),
+        group=_str(body, "group"),
+        kind=kind,  # type: ignore[arg-type]  # narrowed by the check above
+        pid=_int(body, "pid"),
+        name=_str(body, "name", empty_ok=True),
+        started_at=_num(body.get("started_at"), "field 'started_at'"),
+        labels=_labels(body),
+    )
+
+
+def _log_match(body: dict[str, Any]) -> LogMatch:
+    return LogMatch(
+        host_id=_str(body, "host_id"),
+        region=_str(body, "region"),
+        ts=_num(body.get("ts"), "field 'ts'"),
+        path=_str(body, "path"),
+        offset=_int(body, "offset"),
+        rule=_str(body, "rule"),
+        severity=_str(body, "severity"),
+        excerpt=_str(body, "excerpt", empty_ok=True),
+        labels=_labels(body),
+    )
+
+
+def _log_counts(body: dict[str, Any]) -> LogCounts:
+    return LogCounts(
+        host_id=_str(body, "host_id"),
+        region=_str(body, "region"),
+        ts=_num(body.get("ts"), "field 'ts'"),
+        interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
+        counts=_counts(_obj(body, "counts"), "count of rule"),
+        labels=_labels(body),
     )
 
 
@@ -250,4 +479,8 @@ _VALIDATORS: dict[type, Any] = {
     MetricBatch: _metric_batch,
     Heartbeat: _heartbeat,
     Alert: _alert,
+    ProcessSummary: _process_summary,
+    ProcessEvent: _process_event,
+    LogMatch: _log_match,
+    LogCounts: _log_counts,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 
 import orjson
@@ -14,8 +15,14 @@ from collector.contract import (
     SCHEMA_VERSION,
     Alert,
     DecodeError,
+    GroupStats,
     Heartbeat,
+    LogCounts,
+    LogMatch,
     MetricBatch,
+    ProcessEvent,
+    ProcessInfo,
+    ProcessSummary,
     Topics,
     decode,
     decode_as,
@@ -44,7 +51,24 @@ ALERT = Alert(
 )
 
 
-@pytest.mark.parametrize("event", [BATCH, BEAT, ALERT])
+SUMMARY = ProcessSummary(
+    "web-1",
+    "eu-west",
+    1_700_000_000.0,
+    10.0,
+    312,
+    {"running": 2, "sleeping": 310},
+    [ProcessInfo(10, "nginx", "www", 12.5, 10_000_000, 1_699_000_000.0)],
+    [ProcessInfo(11, "java", "app", 1.0, 900_000_000, 1_698_000_000.0)],
+    {"nginx": GroupStats(4, 12.5, 40_000_000, 1_699_000_000.0, 1_699_500_000.0), "batch": GroupStats(0, 0.0, 0)},
+)
+PROC_EVENT = ProcessEvent("web-1", "eu-west", 1_700_000_000.0, "batch", "exit", 99, "backup.sh", 1_699_999_990.0)
+LOG_MATCH = LogMatch("web-1", "eu-west", 1_700_000_000.0, "/var/log/app.log", 4096, "oom", "critical", "Out of memory")
+LOG_COUNTS = LogCounts("web-1", "eu-west", 1_700_000_000.0, 10.0, {"oom": 1, "timeout": 0})
+FULL_BEAT = Heartbeat("web-1", "eu-west", "boot-1", 8, 1.0, 10.0, "0.1.0", {}, 1.25, 30_000_000, 100, 5, 1)
+
+
+@pytest.mark.parametrize("event", [BATCH, BEAT, ALERT, SUMMARY, PROC_EVENT, LOG_MATCH, LOG_COUNTS, FULL_BEAT])
 def test_every_event_type_round_trips(event: object) -> None:
     assert decode(encode(event)) == event  # type: ignore[arg-type]
 
@@ -58,7 +82,7 @@ def test_encoding_carries_schema_version_and_type() -> None:
 def test_topic_names_come_from_one_prefix() -> None:
     topics = Topics("t1")
     assert (topics.metrics, topics.heartbeats, topics.alerts) == ("t1.metrics", "t1.heartbeats", "t1.alerts")
-    assert topics.all() == ["t1.metrics", "t1.heartbeats", "t1.alerts"]
+    assert topics.all() == ["t1.metrics", "t1.heartbeats", "t1.alerts", "t1.processes", "t1.logs"]
 
 
 def _body(**changes: object) -> bytes:
@@ -111,6 +135,34 @@ def test_heartbeat_sequence_must_be_an_integer() -> None:
     body = orjson.loads(encode(BEAT))
     body["seq"] = 1.5
     with pytest.raises(DecodeError, match="'seq' must be an integer"):
+        decode(orjson.dumps(body))
+
+
+def test_heartbeats_without_agent_cost_fields_still_decode() -> None:
+    body = orjson.loads(encode(FULL_BEAT))
+    for key in ("agent_cpu_s", "agent_rss_bytes", "events_sent", "events_spooled", "events_dropped"):
+        del body[key]
+    expected = dataclasses.replace(
+        FULL_BEAT, agent_cpu_s=0.0, agent_rss_bytes=0, events_sent=0, events_spooled=0, events_dropped=0
+    )
+    assert decode(orjson.dumps(body)) == expected
+
+
+@pytest.mark.parametrize(
+    ("event", "change", "reason"),
+    [
+        (SUMMARY, {"top_cpu": [{"pid": "x"}]}, "'pid' must be an integer"),
+        (SUMMARY, {"groups": {"nginx": 3}}, "group 'nginx' must be an object"),
+        (SUMMARY, {"by_state": {"running": -1}}, "must be a non-negative integer"),
+        (PROC_EVENT, {"kind": "restart"}, "'kind' must be 'start' or 'exit'"),
+        (LOG_MATCH, {"offset": 1.5}, "'offset' must be an integer"),
+        (LOG_COUNTS, {"counts": {"oom": True}}, "must be a non-negative integer"),
+    ],
+)
+def test_nested_fields_are_validated(event: object, change: dict[str, object], reason: str) -> None:
+    body = orjson.loads(encode(event))  # type: ignore[arg-type]
+    body.update(change)
+    with pytest.raises(DecodeError, match=reason):
         decode(orjson.dumps(body))
 
 
