@@ -148,13 +148,13 @@ class SystemSampler:
         span = None if self._last_at is None else now - self._last_at
         self._last_at = now
         disks = psutil.disk_io_counters(perdisk=True) or {}
-        disk_now = {
+        disk_now: dict[str, tuple[int, ...]] = {
             name: (c.read_bytes, c.write_bytes, c.read_count, c.write_count)
             for name, c in disks.items()
             if not name.startswith(_SKIP_DISK_PREFIXES)
         }
         nics = psutil.net_io_counters(pernic=True) or {}
-        net_now = {
+        net_now: dict[str, tuple[int, ...]] = {
             name: (c.bytes_recv, c.bytes_sent, c.packets_recv, c.packets_sent, c.errin, c.errout, c.dropin, c.dropout)
             for name, c in nics.items()
             if name != "lo"
