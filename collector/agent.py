@@ -1,41 +1,48 @@
-"""The agent loop: sample the host every ``interval_s`` and send a metric batch and a heartbeat."""
+"""The agent: collect every interval, write ahead to the disk spool, send from the spool.
+
+Two tasks share one event loop and never wait for each other:
+
+* the **collector** samples the host, the process table and the log files every
+  ``interval_s`` and appends the cycle's encoded events to the spool (it touches only local
+  disk, so collection keeps time whatever the network does);
+* the **sender** reads the spool oldest first, sends through an idempotent producer and
+  acknowledges what the broker confirmed. While Kafka is unreachable the events wait on disk
+  (bounded; the oldest are dropped and counted when full) and go out in order, with their
+  original timestamps, once it is back. A crash re-sends at most the unconfirmed batch.
+
+Heartbeat sequence numbers are persisted with the boot id, so they stay continuous across
+agent restarts within one boot (the down-checker relies on that).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import socket
+import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+import psutil
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
 
 from collector import __version__
-from collector.contract import Heartbeat, MetricBatch, Topics, encode
+from collector.config import AgentConfig
+from collector.contract import Event, Heartbeat, MetricBatch, Topics, encode
+from collector.log_tail import LogTailer
+from collector.log_tail import to_events as log_events
+from collector.processes import ProcessScanner, to_summary
+from collector.processes import to_events as process_events
+from collector.spool import DiskSpool, SpooledRecord
 from collector.system_metrics import SystemSampler
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class AgentSettings:
-    """What one agent needs to run; built by the CLI from flags and environment."""
-
-    bootstrap: str
-    topics: Topics
-    host_id: str = field(default_factory=socket.gethostname)
-    region: str = "local"
-    labels: dict[str, str] = field(default_factory=dict)
-    interval_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not self.interval_s > 0:
-            raise ValueError(f"interval_s must be > 0, got {self.interval_s}")
-        if not self.host_id:
-            raise ValueError("host_id must not be empty")
+Record = tuple[str, bytes, bytes]  # topic, key, value
 
 
 def boot_id() -> str:
@@ -46,82 +53,278 @@ def boot_id() -> str:
         return f"nobootid-{uuid.uuid4()}"
 
 
-class Agent:
-    """Builds events from samples; I/O (Kafka or stdout) is left to the caller."""
+class SequenceState:
+    """The last heartbeat sequence number of this boot, kept in a small file (atomic writes)."""
 
-    def __init__(self, settings: AgentSettings, sampler: SystemSampler | None = None) -> None:
-        self.settings = settings
-        self.sampler = sampler or SystemSampler()
-        self.boot_id = boot_id()
+    def __init__(self, path: Path | None, current_boot: str) -> None:
+        self.path = path
+        self.boot_id = current_boot
         self.seq = 0
-
-    def metric_batch(self, now: float | None = None) -> MetricBatch:
-        """Sample the host now."""
-        s = self.settings
-        return MetricBatch(
-            host_id=s.host_id,
-            region=s.region,
-            ts=time.time() if now is None else now,
-            interval_s=s.interval_s,
-            metrics=self.sampler.sample(),
-            labels=dict(s.labels),
-        )
-
-    def heartbeat(self, now: float | None = None) -> Heartbeat:
-        """The next heartbeat; sequence numbers are continuous within this process's boot id."""
-        s = self.settings
-        self.seq += 1
-        return Heartbeat(
-            host_id=s.host_id,
-            region=s.region,
-            boot_id=self.boot_id,
-            seq=self.seq,
-            sent_at=time.time() if now is None else now,
-            interval_s=s.interval_s,
-            agent_version=__version__,
-            labels=dict(s.labels),
-        )
-
-
-async def run_agent(settings: AgentSettings, stop: asyncio.Event, cycles: int | None = None) -> int:
-    """Send a batch and a heartbeat per interval until ``stop`` is set; returns cycles sent."""
-    agent = Agent(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=50, acks=1)
-    await _start_with_retry(producer, settings.bootstrap, stop)
-    key = settings.host_id.encode()
-    sent = 0
-    next_at = time.monotonic() + min(1.0, settings.interval_s)  # first batch needs a CPU span
-    try:
-        while not stop.is_set() and (cycles is None or sent < cycles):
+        if path is not None and path.exists():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, next_at - time.monotonic()))
-                break
-            except TimeoutError:
-                pass
-            next_at += settings.interval_s
-            batch, beat = agent.metric_batch(), agent.heartbeat()
-            # send() only enqueues; delivery happens in the background so sampling keeps time.
-            await producer.send(settings.topics.metrics, encode(batch), key=key)
-            await producer.send(settings.topics.heartbeats, encode(beat), key=key)
-            sent += 1
-            log.debug("event=batch_sent seq=%d metrics=%d", beat.seq, len(batch.metrics))
-    finally:
-        await producer.stop()  # flushes what is queued
-    return sent
+                saved = orjson.loads(path.read_bytes())
+                if saved.get("boot_id") == current_boot and isinstance(saved.get("seq"), int):
+                    self.seq = saved["seq"]
+            except (OSError, orjson.JSONDecodeError):
+                log.warning("event=seq_state_unreadable path=%s action=restart_at_1", path)
+
+    def next(self) -> int:
+        """Reserve and persist the next number before it is used (a crash leaves a gap, never a repeat)."""
+        self.seq += 1
+        if self.path is not None:
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "wb") as out:
+                out.write(orjson.dumps({"boot_id": self.boot_id, "seq": self.seq}))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        return self.seq
 
 
-async def _start_with_retry(producer: AIOKafkaProducer, bootstrap: str, stop: asyncio.Event) -> None:
-    """Connect, retrying with backoff: an agent started before its broker keeps trying."""
+@dataclass
+class Counters:
+    """Delivery counters reported in every heartbeat."""
 
-    delay = 1.0
-    while True:
+    sent: int = 0
+    send_failures: int = 0
+
+
+class Collector:
+    """Builds one cycle's events from the host; no network I/O."""
+
+    def __init__(self, config: AgentConfig, state_dir: Path | None) -> None:
+        self.config = config
+        self.topics = Topics(config.kafka.topic_prefix)
+        self.sampler = SystemSampler(per_core_cpu=config.per_core_cpu, tcp_states=config.tcp_states)
+        self.scanner = ProcessScanner(config.groups, top_n=config.top_n)
+        self.tailer = (
+            LogTailer(config.logs, state_path=(state_dir or Path(".")) / "log-offsets.json")
+            if config.logs and state_dir is not None
+            else None
+        )
+        self.sequence = SequenceState(state_dir / "agent-state.json" if state_dir else None, boot_id())
+        self.me = psutil.Process()
+        self.scanner.scan(time.time())  # prime per-process CPU and the start/exit baseline
+
+    def collect(self, now: float, spool: DiskSpool | None = None, counters: Counters | None = None) -> list[Event]:
+        """Every event of one cycle, heartbeat last (its counters describe the cycle before)."""
+        c = self.config
+        labels = dict(c.labels)
+        scan = self.scanner.scan(now)
+        metrics = self.sampler.sample()
+        for state, count in scan.by_state.items():
+            metrics[f"procs:{state}"] = float(count)
+        metrics["procs_total"] = float(scan.total)
+        events: list[Event] = [
+            MetricBatch(c.host_id, c.region, now, c.interval_s, metrics, labels),
+            to_summary(scan, c.host_id, c.region, now, c.interval_s, labels),
+            *process_events(scan, c.host_id, c.region, labels),
+        ]
+        if self.tailer is not None:
+            hits, counts = self.tailer.poll(now)
+            matches, totals = log_events(hits, counts, c.host_id, c.region, now, c.interval_s, labels)
+            events.extend([*matches, totals])
+        events.append(self.heartbeat(now, spool, counters))
+        return events
+
+    def heartbeat(self, now: float, spool: DiskSpool | None, counters: Counters | None) -> Heartbeat:
+        """This agent's proof of life, with its own cost and delivery counters."""
+        c = self.config
+        cpu = self.me.cpu_times()
+        return Heartbeat(
+            host_id=c.host_id,
+            region=c.region,
+            boot_id=self.sequence.boot_id,
+            seq=self.sequence.next(),
+            sent_at=now,
+            interval_s=c.interval_s,
+            agent_version=__version__,
+            labels=dict(c.labels),
+            agent_cpu_s=cpu.user + cpu.system,
+            agent_rss_bytes=self.me.memory_info().rss,
+            events_sent=counters.sent if counters else 0,
+            events_spooled=len(spool) if spool is not None else 0,
+            events_dropped=spool.dropped_records if spool is not None else 0,
+        )
+
+    def records(self, events: list[Event]) -> list[Record]:
+        """Encoded records, keyed by host so one host's events stay in order on one partition."""
+        key = self.config.host_id.encode()
+        return [(self.topic_of(event), key, encode(event)) for event in events]
+
+    def topic_of(self, event: Event) -> str:
+        t = self.topics
+        return {
+            "metric_batch": t.metrics,
+            "heartbeat": t.heartbeats,
+            "process_summary": t.processes,
+            "process_event": t.processes,
+            "log_match": t.logs,
+            "log_counts": t.logs,
+        }[event.TYPE]
+
+    def close(self) -> None:
+        if self.tailer is not None:
+            self.tailer.close()
+
+
+class Sender:
+    """Drains the spool to Kafka in order; acknowledges only what the broker confirmed."""
+
+    def __init__(
+        self,
+        spool: DiskSpool,
+        make_producer: Callable[[], AIOKafkaProducer],
+        batch_records: int = 500,
+        counters: Counters | None = None,
+        slow_after_s: float = 5.0,
+    ) -> None:
+        self.spool = spool
+        self.make_producer = make_producer
+        self.batch_records = batch_records
+        self.counters = counters or Counters()
+        self.wakeup = asyncio.Event()
+        self.connected = False
+        self.slow_after_s = slow_after_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: send whatever is spooled, waiting on ``wakeup`` when it is empty."""
+        producer: AIOKafkaProducer | None = None
+        delay_s = 1.0
         try:
-            await producer.start()
-            log.info("event=agent_connected bootstrap=%s", bootstrap)
-            return
-        except KafkaConnectionError as exc:
+            while not stop.is_set():
+                if producer is None:
+                    producer = self.make_producer()
+                    try:
+                        await producer.start()
+                    except Exception as exc:  # any start failure: retry later
+                        await _close_quietly(producer)
+                        producer = None
+                        self._down(exc)
+                        await _sleep_unless(stop, delay_s)
+                        delay_s = min(delay_s * 2, 30.0)
+                        continue
+                batch = self.spool.peek(self.batch_records)
+                if not batch:
+                    self.wakeup.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
+                    continue
+                delivered = await self._send(producer, batch)
+                if delivered:
+                    self.spool.ack(batch[delivered - 1])
+                    self.counters.sent += delivered
+                if delivered < len(batch):
+                    await _sleep_unless(stop, delay_s)
+                    delay_s = min(delay_s * 2, 30.0)
+                else:
+                    if not self.connected:
+                        log.info("event=broker_reachable pending=%d", len(self.spool))
+                    self.connected = True
+                    delay_s = 1.0
+        finally:
+            if producer is not None:
+                await _close_quietly(producer)
+
+    async def _send(self, producer: AIOKafkaProducer, batch: list[SpooledRecord]) -> int:
+        """Send a batch; returns how many records, from the start, the broker confirmed.
+
+        The producer retries by itself while the broker is away, so a batch may simply take
+        long: it is never abandoned and re-sent (that would duplicate), only reported.
+        """
+        futures: list[asyncio.Future[object]] = []
+        try:
+            for record in batch:
+                futures.append(await producer.send(record.topic, record.value, key=record.key))
+        except Exception as exc:  # broker unreachable or metadata timeout: retry the rest later
+            self._down(exc)
+        pending = set(futures)
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=self.slow_after_s)
+            if pending:
+                self._down(TimeoutError(f"{len(pending)} records unconfirmed after {self.slow_after_s:g}s"))
+        confirmed = 0
+        for fut in futures:
+            error = fut.exception()
+            if error is not None:
+                self._down(error)
+                break
+            confirmed += 1
+        return confirmed
+
+    def _down(self, exc: BaseException) -> None:
+        self.counters.send_failures += 1
+        if self.connected or self.counters.send_failures == 1:
+            log.warning("event=broker_unreachable pending=%d error=%r", len(self.spool), exc)
+        self.connected = False
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def _close_quietly(producer: AIOKafkaProducer) -> None:
+    with contextlib.suppress(Exception):
+        await producer.stop()
+
+
+async def run_agent(config: AgentConfig, state_dir: Path, stop: asyncio.Event, cycles: int | None = None) -> int:
+    """Collect every interval and send through the spool until ``stop``; returns cycles collected.
+
+    With ``cycles``, stops after that many and waits (up to ~one interval) for them to be sent.
+    """
+    # aiokafka logs an ERROR per reconnect attempt (10 a second while the broker is away);
+    # the sender reports reachability changes itself, once each.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    spool = DiskSpool(state_dir / "spool", max_bytes=config.spool.max_bytes, segment_bytes=config.spool.segment_bytes)
+    collector = Collector(config, state_dir)
+    counters = Counters()
+
+    def make_producer() -> AIOKafkaProducer:
+        # Idempotence keeps per-partition order through retries, as replay requires.
+        return AIOKafkaProducer(**config.kafka.client_options(), acks="all", enable_idempotence=True, linger_ms=20)
+
+    sender = Sender(spool, make_producer, counters=counters)
+    sender_stop = asyncio.Event()
+    sending = asyncio.create_task(sender.run(sender_stop))
+    log.info(
+        "event=agent_started host_id=%s region=%s interval_s=%g pending=%d state_dir=%s",
+        config.host_id,
+        config.region,
+        config.interval_s,
+        len(spool),
+        state_dir,
+    )
+    done = 0
+    next_at = time.monotonic() + min(1.0, config.interval_s)  # the first batch needs a CPU span
+    try:
+        while not stop.is_set() and (cycles is None or done < cycles):
+            await _sleep_unless(stop, max(0.0, next_at - time.monotonic()))
             if stop.is_set():
-                raise
-            log.warning("event=broker_unreachable bootstrap=%s retry_in_s=%.0f error=%s", bootstrap, delay, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+                break
+            next_at += config.interval_s
+            if next_at < time.monotonic():  # suspended or overloaded: skip, don't burst
+                next_at = time.monotonic() + config.interval_s
+            events = collector.collect(time.time(), spool, counters)
+            spool.append_many(collector.records(events))
+            sender.wakeup.set()
+            done += 1
+        if cycles is not None:
+            deadline = time.monotonic() + max(5.0, config.interval_s)
+            while len(spool) and time.monotonic() < deadline and not stop.is_set():
+                await asyncio.sleep(0.05)
+    finally:
+        sender_stop.set()
+        await sending
+        collector.close()
+        spool.close()
+        log.info(
+            "event=agent_stopped cycles=%d sent=%d pending=%d dropped=%d",
+            done,
+            counters.sent,
+            len(spool),
+            spool.dropped_records,
+        )
+    return done

@@ -11,12 +11,15 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector.contract import DEFAULT_TOPIC_PREFIX, Topics
+
+if TYPE_CHECKING:
+    from collector.config import AgentConfig
 from collector.kafka_io import bootstrap_servers, partitions_from_env
 
 log = logging.getLogger("fleetpulse")
@@ -50,7 +53,7 @@ def _labels(items: Sequence[str]) -> dict[str, str]:
 
 
 def _topics(args: argparse.Namespace) -> Topics:
-    return Topics(args.topic_prefix)
+    return Topics(args.topic_prefix or os.environ.get("FLEETPULSE_TOPIC_PREFIX") or DEFAULT_TOPIC_PREFIX)
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -75,33 +78,70 @@ def _run_until_signal(coro_factory: Callable[[asyncio.Event], Awaitable[object]]
 # -- subcommands ---------------------------------------------------------------------------
 
 
+def _agent_config(args: argparse.Namespace) -> tuple[AgentConfig, Path]:
+    """The config file (if any) with command-line flags applied on top; and the state dir."""
+    import dataclasses
+
+    from collector.config import KafkaSettings, load_agent_config
+
+    config = load_agent_config(args.config)
+    changes: dict[str, object] = {}
+    for flag, key in (("host_id", "host_id"), ("region", "region"), ("interval", "interval_s")):
+        if getattr(args, flag) is not None:
+            changes[key] = getattr(args, flag)
+    if args.label:
+        changes["labels"] = {**config.labels, **_labels(args.label)}
+    kafka: KafkaSettings = config.kafka
+    if args.bootstrap:
+        kafka = dataclasses.replace(kafka, bootstrap_servers=args.bootstrap)
+    prefix = args.topic_prefix or os.environ.get("FLEETPULSE_TOPIC_PREFIX")
+    if prefix:
+        kafka = dataclasses.replace(kafka, topic_prefix=prefix)
+    config = dataclasses.replace(config, kafka=kafka, **changes)  # type: ignore[arg-type]
+    if args.interval is not None and not args.interval > 0:
+        raise ValueError(f"--interval must be > 0, got {args.interval}")
+    if args.state_dir:
+        state_dir = Path(args.state_dir)
+    elif args.config or "FLEETPULSE_AGENT_STATE_DIR" in os.environ:
+        state_dir = config.state_dir
+    else:
+        state_dir = _home(args) / "agent"  # no config file: a development run, keep state local
+    return config, state_dir
+
+
 def cmd_agent(args: argparse.Namespace) -> int:
-    from collector.agent import Agent, AgentSettings, run_agent
+    from collector.agent import Collector, run_agent
+    from collector.config import ConfigError
     from collector.contract import encode
 
-    settings = AgentSettings(
-        bootstrap=bootstrap_servers(args.bootstrap),
-        topics=_topics(args),
-        host_id=args.host_id or socket.gethostname(),
-        region=args.region,
-        labels=_labels(args.label),
-        interval_s=args.interval,
-    )
+    try:
+        config, state_dir = _agent_config(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"fleetpulse agent: invalid configuration:\n{exc}\n")
+        return 2
+    if args.check_config:
+        print(
+            f"{config.source}: valid. host_id={config.host_id} region={config.region} "
+            f"interval_s={config.interval_s:g} kafka={config.kafka.bootstrap_servers} "
+            f"({config.kafka.security_protocol}) groups={len(config.groups)} log_sources={len(config.logs)} "
+            f"state_dir={state_dir}"
+        )
+        return 0
     if args.stdout:
         import time
 
-        agent = Agent(settings)
+        collector = Collector(config, None)
         cycles = 1 if args.once else None
         done = 0
         while cycles is None or done < cycles:
-            time.sleep(min(1.0, settings.interval_s) if done == 0 else settings.interval_s)
-            sys.stdout.write(encode(agent.metric_batch()).decode() + "\n")
-            if args.heartbeat:
-                sys.stdout.write(encode(agent.heartbeat()).decode() + "\n")
+            time.sleep(min(1.0, config.interval_s) if done == 0 else config.interval_s)
+            for event in collector.collect(time.time()):
+                if args.heartbeat or event.TYPE != "heartbeat":
+                    sys.stdout.write(encode(event).decode() + "\n")
             sys.stdout.flush()
             done += 1
         return 0
-    _run_until_signal(lambda stop: run_agent(settings, stop, cycles=1 if args.once else None))
+    _run_until_signal(lambda stop: run_agent(config, state_dir, stop, cycles=1 if args.once else None))
     return 0
 
 
@@ -170,8 +210,7 @@ def cmd_kafka(args: argparse.Namespace) -> int:
 
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         print(
-            f"KAFKA_BOOTSTRAP_SERVERS is set ({os.environ['KAFKA_BOOTSTRAP_SERVERS']}): "
-            "the local broker is not used."
+            f"KAFKA_BOOTSTRAP_SERVERS is set ({os.environ['KAFKA_BOOTSTRAP_SERVERS']}): the local broker is not used."
         )
         return 0
     kafka = LocalKafka(_home(args), port=args.port)
@@ -250,36 +289,34 @@ def build_parser() -> argparse.ArgumentParser:
             )
             p.add_argument(
                 "--topic-prefix",
-                default=os.environ.get("FLEETPULSE_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX),
-                help="topic name prefix (default %(default)s)",
+                help=f"topic name prefix (default $FLEETPULSE_TOPIC_PREFIX or {DEFAULT_TOPIC_PREFIX})",
             )
         if clickhouse:
             p.add_argument(
                 "--clickhouse-url",
-                help="chdb:///path or http://user:pw@host:8123 "
-                "(default $CLICKHOUSE_URL or embedded chDB under --home)",
+                help="chdb:///path or http://user:pw@host:8123 (default $CLICKHOUSE_URL or embedded chDB under --home)",
             )
-            p.add_argument(
-                "--database", default="fleetpulse", help="ClickHouse database (default %(default)s)"
-            )
+            p.add_argument("--database", default="fleetpulse", help="ClickHouse database (default %(default)s)")
 
     p = sub.add_parser(
         "agent",
-        help="sample this host and send metrics and heartbeats to Kafka",
-        description="Sample this host every --interval seconds and send one metric batch "
-        "and one heartbeat to Kafka (or print them with --stdout).",
+        help="sample this host; send metrics, processes, log matches and heartbeats",
+        description="Every interval: sample the host, summarise the process table, follow the configured "
+        "log files, and send it all with a heartbeat to Kafka through a disk spool (nothing is lost while "
+        "Kafka is away). --stdout prints the events instead; no Kafka needed.",
     )
     common(p)
-    p.add_argument("--interval", type=float, default=10.0, help="seconds between samples (default 10)")
+    p.add_argument("--config", help="agent TOML file (sample: deploy/agent.toml); the flags below override it")
+    p.add_argument("--check-config", action="store_true", help="validate the configuration, print a summary, exit")
+    p.add_argument("--interval", type=float, help="seconds between samples (default 10)")
     p.add_argument("--host-id", help="host identity (default: hostname)")
-    p.add_argument("--region", default="local", help="region of this host (default local)")
+    p.add_argument("--region", help="region of this host (default local)")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="host label (repeatable)")
     p.add_argument(
-        "--label", action="append", default=[], metavar="KEY=VALUE", help="host label (repeatable)"
+        "--state-dir", help="spool, log offsets, sequence (default: [agent] state_dir; <home>/agent without --config)"
     )
     p.add_argument("--once", action="store_true", help="send (or print) one cycle and exit")
-    p.add_argument(
-        "--stdout", action="store_true", help="print JSON events instead of sending them; no Kafka needed"
-    )
+    p.add_argument("--stdout", action="store_true", help="print JSON events instead of sending them; no Kafka needed")
     p.add_argument("--heartbeat", action="store_true", help="with --stdout, print the heartbeat too")
     p.set_defaults(func=cmd_agent)
 
@@ -292,18 +329,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(p)
     p.add_argument("--policy", required=True, help="policy file or directory of *.yaml files")
-    p.add_argument(
-        "--app-id", default="fleetpulse-worker", help="Faust app id = consumer group (default %(default)s)"
-    )
+    p.add_argument("--app-id", default="fleetpulse-worker", help="Faust app id = consumer group (default %(default)s)")
     p.add_argument(
         "--partitions",
         type=int,
         default=partitions_from_env(),
         help="partitions of topics created at start (default $FLEETPULSE_PARTITIONS or 8)",
     )
-    p.add_argument("--session-timeout", type=float, default=30.0,
-                   help="seconds before a crashed worker's partitions move to others (default 30; "
-                        "the broker's minimum is usually 6)")
+    p.add_argument(
+        "--session-timeout",
+        type=float,
+        default=30.0,
+        help="seconds before a crashed worker's partitions move to others (default 30; "
+        "the broker's minimum is usually 6)",
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser(
@@ -344,9 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=["start", "stop", "status"])
     p.add_argument("--home", help="data directory (default $FLEETPULSE_HOME or ./.fleetpulse)")
-    p.add_argument(
-        "--port", type=int, default=9092, help="client port (controller uses port+1; default 9092)"
-    )
+    p.add_argument("--port", type=int, default=9092, help="client port (controller uses port+1; default 9092)")
     p.set_defaults(func=cmd_kafka)
 
     p = sub.add_parser("policy", help="check policy files", description="Validate policy files.")
@@ -371,9 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after this many seconds even if the story is not over (default 240)",
     )
     p.add_argument("--interval", type=float, default=2.0, help="agent interval in seconds (default 2)")
-    p.add_argument(
-        "--burn-after", type=float, default=20.0, help="seconds before the CPU load starts (default 20)"
-    )
+    p.add_argument("--burn-after", type=float, default=20.0, help="seconds before the CPU load starts (default 20)")
     p.add_argument("--burn-for", type=float, default=40.0, help="seconds of CPU load (default 40)")
     p.add_argument("--keep-kafka", action="store_true", help="leave the local broker running afterwards")
     p.set_defaults(func=cmd_demo)

@@ -72,10 +72,7 @@ def _stop(name: str, proc: subprocess.Popen[bytes], grace_s: float = 20.0) -> No
 
 def _burners() -> list[subprocess.Popen[bytes]]:
     code = "import time\nend = time.time() + 3600\nwhile time.time() < end: pass\n"
-    return [
-        subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
-        for _ in range(os.cpu_count() or 1)
-    ]
+    return [subprocess.Popen([sys.executable, "-c", code], start_new_session=True) for _ in range(os.cpu_count() or 1)]
 
 
 async def _watch(opts: DemoOptions, bootstrap: str, stop: asyncio.Event) -> None:
@@ -109,9 +106,7 @@ async def _watch(opts: DemoOptions, bootstrap: str, stop: asyncio.Event) -> None
         await consumer.stop()
 
 
-async def _story(
-    opts: DemoOptions, children: dict[str, subprocess.Popen[bytes]], stop: asyncio.Event
-) -> None:
+async def _story(opts: DemoOptions, children: dict[str, subprocess.Popen[bytes]], stop: asyncio.Event) -> None:
     start = time.monotonic()
     burners: list[subprocess.Popen[bytes]] = []
     burn_started = burn_ended = False
@@ -222,8 +217,7 @@ def _report(target: str, opts: DemoOptions) -> None:
 
     client = connect(target)
     for sql in (
-        "SELECT count() AS metric_rows, uniq(host_id) AS hosts, min(ts) AS first, max(ts) AS last "
-        "FROM metrics",
+        "SELECT count() AS metric_rows, uniq(host_id) AS hosts, min(ts) AS first, max(ts) AS last FROM metrics",
         "SELECT at, state, rule, host_id, round(value, 1) AS value, summary FROM alerts FINAL ORDER BY at",
     ):
         columns, rows = run_query(client, sql, "fleetpulse")

@@ -130,9 +130,7 @@ class LocalKafka:
     def _write_config(self) -> Path:
         template = (DEPLOY_DIR / "server.properties.template").read_text()
         config = self.base / f"broker-{self.port}.properties"
-        config.write_text(
-            template.format(port=self.port, controller_port=self.controller_port, data_dir=self.data_dir)
-        )
+        config.write_text(template.format(port=self.port, controller_port=self.controller_port, data_dir=self.data_dir))
         return config
 
     def _java(self) -> str:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from collector.contract import Heartbeat, MetricBatch, decode_as
+from collector.contract import Heartbeat, MetricBatch, ProcessSummary, decode
 
 
 def fleetpulse(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,12 +33,14 @@ def test_agent_once_stdout_prints_a_valid_batch_without_kafka() -> None:
         "127.0.0.1:1",
     )
     assert done.returncode == 0, done.stderr
-    batch_line, beat_line = done.stdout.splitlines()
-    batch = decode_as(batch_line.encode(), MetricBatch)
-    beat = decode_as(beat_line.encode(), Heartbeat)
+    events = [decode(line.encode()) for line in done.stdout.splitlines()]
+    assert [e.TYPE for e in events] == ["metric_batch", "process_summary", "heartbeat"]
+    batch, summary, beat = events
+    assert isinstance(batch, MetricBatch) and isinstance(summary, ProcessSummary) and isinstance(beat, Heartbeat)
+    assert summary.total > 0 and summary.top_cpu
     assert batch.region == "r1" and batch.labels == {"role": "web"}
     assert "cpu_pct" in batch.metrics
-    assert beat.seq == 1 and beat.boot_id
+    assert beat.seq == 1 and beat.boot_id and beat.agent_rss_bytes > 0
 
 
 def test_policy_validate_exits_2_with_file_and_line(tmp_path: Path) -> None:
@@ -59,6 +61,18 @@ def test_every_subcommand_has_help() -> None:
     for command in ("agent", "worker", "sink", "alerts", "query", "kafka", "policy", "demo"):
         done = fleetpulse(command, "--help")
         assert done.returncode == 0 and "usage: fleetpulse" in done.stdout, command
+
+
+def test_check_config_accepts_the_sample_and_names_file_and_key_on_errors(tmp_path: Path) -> None:
+    done = fleetpulse("agent", "--config", "deploy/agent.toml", "--check-config")
+    assert done.returncode == 0, done.stderr
+    assert "deploy/agent.toml: valid." in done.stdout
+    bad = tmp_path / "agent.toml"
+    bad.write_text('[agent]\ninterval_s = "fast"\n[kafka]\nsecurity_protocol = "TLS"\n')
+    done = fleetpulse("agent", "--config", str(bad), "--check-config")
+    assert done.returncode == 2
+    assert f"{bad}: [agent] interval_s: expected float, got str 'fast'" in done.stderr
+    assert f"{bad}: [kafka] security_protocol: must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL" in done.stderr
 
 
 def test_bad_label_is_a_clear_error() -> None:

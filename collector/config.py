@@ -1,0 +1,348 @@
+"""The agent's settings: one TOML file, environment overrides, validated at start.
+
+Every problem is reported with the file and the key (``agent.toml: [kafka] security_protocol:
+must be one of ...``), all at once, so an operator fixes the file in one pass.
+A sample with every key documented is ``deploy/agent.toml``.
+
+Environment overrides, applied after the file: ``FLEETPULSE_<SECTION>_<KEY>`` for the
+scalar keys of ``[agent]``, ``[kafka]`` and ``[spool]`` (e.g. ``FLEETPULSE_AGENT_REGION``,
+``FLEETPULSE_KAFKA_SASL_PASSWORD``), and ``KAFKA_BOOTSTRAP_SERVERS`` like every process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from collector.contract import DEFAULT_TOPIC_PREFIX
+from collector.kafka_io import DEFAULT_BOOTSTRAP
+from collector.log_tail import LogRule, LogSource
+from collector.processes import GroupSelector
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+class ConfigError(ValueError):
+    """Invalid agent configuration; ``problems`` lists ``file: [section] key: message`` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How the agent reaches Kafka, including TLS and SASL."""
+
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
+    security_protocol: str = "PLAINTEXT"
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = ""
+    request_timeout_s: float = 10.0
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka clients (TLS context and SASL when configured)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+            "request_timeout_ms": int(self.request_timeout_s * 1000),
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.ssl_cafile or None,
+                certfile=self.ssl_certfile or None,
+                keyfile=self.ssl_keyfile or None,
+            )
+        if self.security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password
+        return options
+
+
+@dataclass(frozen=True)
+class SpoolSettings:
+    """The on-disk spool used while Kafka is unreachable."""
+
+    max_bytes: int = 64 * 1024 * 1024
+    segment_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything one agent process needs."""
+
+    host_id: str = field(default_factory=socket.gethostname)
+    region: str = "local"
+    labels: dict[str, str] = field(default_factory=dict)
+    interval_s: float = 10.0
+    state_dir: Path = Path("/var/lib/fleetpulse")
+    per_core_cpu: bool = False
+    tcp_states: bool = False
+    top_n: int = 5
+    groups: list[GroupSelector] = field(default_factory=list)
+    logs: list[LogSource] = field(default_factory=list)
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    spool: SpoolSettings = field(default_factory=SpoolSettings)
+    source: str = "<defaults>"
+
+
+_AGENT_KEYS = {
+    "host_id": str,
+    "region": str,
+    "interval_s": float,
+    "state_dir": str,
+    "per_core_cpu": bool,
+    "tcp_states": bool,
+}
+_KAFKA_KEYS = {
+    "bootstrap_servers": str,
+    "topic_prefix": str,
+    "security_protocol": str,
+    "ssl_cafile": str,
+    "ssl_certfile": str,
+    "ssl_keyfile": str,
+    "sasl_mechanism": str,
+    "sasl_username": str,
+    "sasl_password": str,
+    "sasl_password_file": str,
+    "request_timeout_s": float,
+}
+_SPOOL_KEYS = {"max_bytes": int, "segment_bytes": int}
+_GROUP_KEYS = {"name", "process_name", "exe", "cmdline_regex", "user", "pidfile", "systemd_unit"}
+_RULE_KEYS = {"name", "pattern", "regex", "ignore_case", "severity"}
+
+
+def load_agent_config(path: str | Path | None, env: dict[str, str] | None = None) -> AgentConfig:
+    """Read ``path`` (None = defaults only), apply environment overrides, validate."""
+    env = dict(os.environ) if env is None else env
+    origin = str(path) if path is not None else "<defaults>"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError([f"{origin}: cannot read: {exc.strerror or exc}"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{origin}: invalid TOML: {exc}"]) from None
+    return _Validator(origin, raw, env).build()
+
+
+class _Validator:
+    def __init__(self, origin: str, raw: dict[str, Any], env: dict[str, str]) -> None:
+        self.origin, self.raw, self.env = origin, raw, env
+        self.problems: list[str] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{self.origin}: {where}: {message}")
+
+    def section(self, name: str, keys: Mapping[str, type]) -> dict[str, Any]:
+        """Typed scalar keys of one section, with environment overrides applied."""
+        table = self.raw.get(name, {})
+        if not isinstance(table, dict):
+            self.problem(f"[{name}]", "must be a table")
+            return {}
+        out: dict[str, Any] = {}
+        for key, value in table.items():
+            if key == "labels" and name == "agent":
+                continue
+            if key not in keys:
+                self.problem(f"[{name}] {key}", f"unknown key (allowed: {', '.join(sorted(keys))})")
+                continue
+            out[key] = self.typed(f"[{name}] {key}", value, keys[key])
+        for key, typ in keys.items():
+            env_name = f"FLEETPULSE_{name.upper()}_{key.upper()}"
+            if env_name in self.env:
+                out[key] = self.typed(env_name, self.env[env_name], typ, from_env=True)
+        return {k: v for k, v in out.items() if v is not None}
+
+    def typed(self, where: str, value: Any, typ: type, from_env: bool = False) -> Any:
+        if from_env and typ is not str:
+            text = str(value).strip()
+            if typ is bool:
+                if text.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if text.lower() in ("0", "false", "no", "off"):
+                    return False
+                self.problem(where, f"expected true/false, got {text!r}")
+                return None
+            try:
+                return typ(text)
+            except ValueError:
+                self.problem(where, f"expected {typ.__name__}, got {text!r}")
+                return None
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
+            self.problem(where, f"expected {typ.__name__}, got {type(value).__name__} {value!r}")
+            return None
+        return value
+
+    def build(self) -> AgentConfig:
+        known = {"agent", "kafka", "spool", "processes", "logs"}
+        for key in self.raw:
+            if key not in known:
+                self.problem(f"[{key}]", f"unknown section (allowed: {', '.join(sorted(known))})")
+        agent = self.section("agent", _AGENT_KEYS)
+        kafka = self.section("kafka", _KAFKA_KEYS)
+        spool = self.section("spool", _SPOOL_KEYS)
+        if "KAFKA_BOOTSTRAP_SERVERS" in self.env and "FLEETPULSE_KAFKA_BOOTSTRAP_SERVERS" not in self.env:
+            kafka["bootstrap_servers"] = self.env["KAFKA_BOOTSTRAP_SERVERS"]
+        labels = self.labels()
+        self.check_agent(agent)
+        self.check_kafka(kafka)
+        self.check_spool(spool)
+        top_n, groups = self.processes()
+        logs = self.logs()
+        if self.problems:
+            raise ConfigError(self.problems)
+        if "state_dir" in agent:
+            agent["state_dir"] = Path(agent["state_dir"])
+        return AgentConfig(
+            **agent,
+            labels=labels,
+            top_n=top_n,
+            groups=groups,
+            logs=logs,
+            kafka=KafkaSettings(**kafka),
+            spool=SpoolSettings(**spool),
+            source=self.origin,
+        )
+
+    def labels(self) -> dict[str, str]:
+        labels = self.raw.get("agent", {}).get("labels", {}) if isinstance(self.raw.get("agent"), dict) else {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            self.problem("[agent] labels", 'must be a table of strings, e.g. labels = { role = "web" }')
+            return {}
+        return dict(labels)
+
+    def check_agent(self, agent: dict[str, Any]) -> None:
+        if "interval_s" in agent and not 0.1 <= agent["interval_s"] <= 3600:
+            self.problem("[agent] interval_s", f"must be between 0.1 and 3600 seconds, got {agent['interval_s']:g}")
+        for key in ("host_id", "region"):
+            if key in agent and not agent[key].strip():
+                self.problem(f"[agent] {key}", "must not be empty")
+
+    def check_kafka(self, kafka: dict[str, Any]) -> None:
+        protocol = kafka.get("security_protocol", "PLAINTEXT")
+        if protocol not in SECURITY_PROTOCOLS:
+            self.problem(
+                "[kafka] security_protocol", f"must be one of {', '.join(SECURITY_PROTOCOLS)}, got {protocol!r}"
+            )
+        mechanism = kafka.get("sasl_mechanism", "PLAIN")
+        if mechanism not in SASL_MECHANISMS:
+            self.problem("[kafka] sasl_mechanism", f"must be one of {', '.join(SASL_MECHANISMS)}, got {mechanism!r}")
+        password_file = kafka.pop("sasl_password_file", None)
+        if password_file:
+            try:
+                kafka["sasl_password"] = Path(password_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                self.problem("[kafka] sasl_password_file", f"cannot read {password_file}: {exc.strerror or exc}")
+        if str(protocol).startswith("SASL") and not kafka.get("sasl_username"):
+            self.problem("[kafka] sasl_username", f"required with security_protocol = {protocol}")
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if kafka.get(key) and not Path(kafka[key]).is_file():
+                self.problem(f"[kafka] {key}", f"no such file: {kafka[key]}")
+        if "bootstrap_servers" in kafka and not kafka["bootstrap_servers"].strip():
+            self.problem("[kafka] bootstrap_servers", "must not be empty")
+
+    def check_spool(self, spool: dict[str, Any]) -> None:
+        max_bytes = spool.get("max_bytes", SpoolSettings.max_bytes)
+        segment = spool.get("segment_bytes", SpoolSettings.segment_bytes)
+        if segment < 4096:
+            self.problem("[spool] segment_bytes", f"must be at least 4096, got {segment}")
+        if max_bytes < segment * 2:
+            self.problem("[spool] max_bytes", f"must be at least two segments ({segment * 2}), got {max_bytes}")
+
+    def processes(self) -> tuple[int, list[GroupSelector]]:
+        table = self.raw.get("processes", {})
+        if not isinstance(table, dict):
+            self.problem("[processes]", "must be a table")
+            return 5, []
+        top_n = table.get("top_n", 5)
+        if isinstance(top_n, bool) or not isinstance(top_n, int) or not 0 <= top_n <= 100:
+            self.problem("[processes] top_n", f"must be an integer 0..100, got {top_n!r}")
+            top_n = 5
+        for key in table:
+            if key not in ("top_n", "groups"):
+                self.problem(f"[processes] {key}", "unknown key (allowed: groups, top_n)")
+        groups: list[GroupSelector] = []
+        names: set[str] = set()
+        for i, raw in enumerate(table.get("groups", [])):
+            where = f"[[processes.groups]] #{i + 1}"
+            if not isinstance(raw, dict):
+                self.problem(where, "must be a table")
+                continue
+            unknown = sorted(set(raw) - _GROUP_KEYS)
+            if unknown:
+                self.problem(f"{where} {unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_GROUP_KEYS))})")
+                continue
+            if not all(isinstance(v, str) for v in raw.values()):
+                self.problem(where, "every value must be a string")
+                continue
+            if raw.get("name") in names:
+                self.problem(f"{where} name", f"group {raw.get('name')!r} is defined twice")
+                continue
+            try:
+                groups.append(GroupSelector(**raw))
+                names.add(raw["name"])
+            except (TypeError, ValueError) as exc:
+                self.problem(where, str(exc))
+        return top_n, groups
+
+    def logs(self) -> list[LogSource]:
+        entries = self.raw.get("logs", [])
+        if not isinstance(entries, list):
+            self.problem("[[logs]]", "must be an array of tables ([[logs]])")
+            return []
+        sources: list[LogSource] = []
+        for i, raw in enumerate(entries):
+            where = f"[[logs]] #{i + 1}"
+            if not isinstance(raw, dict):
+                self.problem(where, "must be a table")
+                continue
+            unknown = sorted(set(raw) - {"paths", "rules"})
+            if unknown:
+                self.problem(f"{where} {unknown[0]}", "unknown key (allowed: paths, rules)")
+            paths = raw.get("paths")
+            if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+                self.problem(f"{where} paths", "must be a non-empty list of file paths or globs")
+                continue
+            rules: list[LogRule] = []
+            raw_rules = raw.get("rules", [])
+            if not isinstance(raw_rules, list) or not raw_rules:
+                self.problem(f"{where} rules", "at least one rule is needed ([[logs.rules]])")
+                continue
+            for j, rule in enumerate(raw_rules):
+                rwhere = f"{where} rules #{j + 1}"
+                if not isinstance(rule, dict):
+                    self.problem(rwhere, "must be a table")
+                    continue
+                bad = sorted(set(rule) - _RULE_KEYS)
+                if bad:
+                    self.problem(f"{rwhere} {bad[0]}", f"unknown key (allowed: {', '.join(sorted(_RULE_KEYS))})")
+                    continue
+                try:
+                    rules.append(LogRule(**rule))
+                except (TypeError, ValueError) as exc:
+                    self.problem(rwhere, str(exc))
+            if len(rules) < len(raw_rules):
+                continue  # each bad rule was reported above
+            try:
+                sources.append(LogSource(paths=list(paths), rules=rules))
+            except (TypeError, ValueError) as exc:
+                self.problem(where, str(exc))
+        return sources

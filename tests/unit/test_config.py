@@ -1,0 +1,146 @@
+"""Agent configuration: defaults, the sample file, environment overrides, errors naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collector.config import ConfigError, load_agent_config
+
+SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "agent.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_agent_config(path, env=env or {})
+    return info.value.problems
+
+
+def test_defaults_need_no_file() -> None:
+    config = load_agent_config(None, env={})
+    assert config.interval_s == 10.0 and config.region == "local" and config.host_id
+    assert config.kafka.bootstrap_servers == "127.0.0.1:9092" and config.kafka.security_protocol == "PLAINTEXT"
+
+
+def test_the_sample_file_is_valid() -> None:
+    config = load_agent_config(SAMPLE, env={})
+    assert config.state_dir == Path("/var/lib/fleetpulse")
+    assert config.spool.max_bytes == 64 * 1024 * 1024
+
+
+def test_groups_and_log_sources_are_built(tmp_path: Path) -> None:
+    config = load_agent_config(
+        write(
+            tmp_path,
+            """
+[agent]
+region = "eu-west"
+labels = { role = "web" }
+[processes]
+top_n = 3
+[[processes.groups]]
+name = "nginx"
+process_name = "nginx"
+[[logs]]
+paths = ["/var/log/app/*.log"]
+[[logs.rules]]
+name = "oom"
+pattern = "Out of memory"
+severity = "critical"
+""",
+        ),
+        env={},
+    )
+    assert config.region == "eu-west" and config.labels == {"role": "web"} and config.top_n == 3
+    assert [g.name for g in config.groups] == ["nginx"]
+    assert config.logs[0].paths == ["/var/log/app/*.log"] and config.logs[0].rules[0].name == "oom"
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, '[agent]\nregion = "a"\ninterval_s = 10\n[kafka]\nbootstrap_servers = "k1:9092"\n')
+    env = {"FLEETPULSE_AGENT_REGION": "b", "FLEETPULSE_AGENT_INTERVAL_S": "2.5", "KAFKA_BOOTSTRAP_SERVERS": "k2:9092"}
+    config = load_agent_config(path, env=env)
+    assert (config.region, config.interval_s, config.kafka.bootstrap_servers) == ("b", 2.5, "k2:9092")
+    env["FLEETPULSE_KAFKA_BOOTSTRAP_SERVERS"] = "k3:9092"  # the specific variable wins
+    assert load_agent_config(path, env=env).kafka.bootstrap_servers == "k3:9092"
+
+
+def test_every_problem_is_reported_with_file_and_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[agent]
+interval_s = 0
+colour = "blue"
+[kafka]
+security_protocol = "SASL_SSL"
+ssl_cafile = "/nonexistent/ca.pem"
+[spool]
+max_bytes = 1000
+[[processes.groups]]
+name = "x"
+[[logs]]
+paths = []
+[nonsense]
+""",
+    )
+    found = problems(path)
+    p = str(path)
+    assert (
+        f"{p}: [agent] colour: unknown key (allowed: host_id, interval_s, per_core_cpu, region, state_dir, tcp_states)"
+        in found
+    )
+    assert f"{p}: [agent] interval_s: must be between 0.1 and 3600 seconds, got 0" in found
+    assert f"{p}: [kafka] sasl_username: required with security_protocol = SASL_SSL" in found
+    assert f"{p}: [kafka] ssl_cafile: no such file: /nonexistent/ca.pem" in found
+    assert f"{p}: [spool] max_bytes: must be at least two segments (8388608), got 1000" in found
+    assert any(x.startswith(f"{p}: [[processes.groups]] #1:") for x in found)
+    assert f"{p}: [[logs]] #1 paths: must be a non-empty list of file paths or globs" in found
+    assert any(x.startswith(f"{p}: [nonsense]: unknown section") for x in found)
+
+
+def test_bad_environment_values_name_the_variable(tmp_path: Path) -> None:
+    found = problems(
+        write(tmp_path, ""), env={"FLEETPULSE_AGENT_INTERVAL_S": "soon", "FLEETPULSE_AGENT_TCP_STATES": "maybe"}
+    )
+    assert f"{tmp_path / 'agent.toml'}: FLEETPULSE_AGENT_INTERVAL_S: expected float, got 'soon'" in found
+    assert f"{tmp_path / 'agent.toml'}: FLEETPULSE_AGENT_TCP_STATES: expected true/false, got 'maybe'" in found
+
+
+def test_sasl_password_file_is_read(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    config = load_agent_config(
+        write(
+            tmp_path,
+            f'[kafka]\nsecurity_protocol = "SASL_PLAINTEXT"\nsasl_mechanism = "SCRAM-SHA-512"\n'
+            f'sasl_username = "agent"\nsasl_password_file = "{secret}"\n',
+        ),
+        env={},
+    )
+    options = config.kafka.client_options()
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("agent", "s3cret")
+
+
+def test_bad_log_regex_is_reported_for_its_rule(tmp_path: Path) -> None:
+    found = problems(
+        write(
+            tmp_path,
+            '[[logs]]\npaths = ["/tmp/x.log"]\n[[logs.rules]]\nname = "bad"\npattern = "(unclosed"\nregex = true\n',
+        )
+    )
+    assert len(found) == 1 and found[0].startswith(f"{tmp_path / 'agent.toml'}: [[logs]] #1 rules #1:")
+    assert "bad" in found[0]
+
+
+def test_unreadable_or_invalid_toml_is_one_clear_error(tmp_path: Path) -> None:
+    assert problems(tmp_path / "missing.toml")[0].startswith(f"{tmp_path / 'missing.toml'}: cannot read")
+    assert problems(write(tmp_path, "[agent\n"))[0].startswith(f"{tmp_path / 'agent.toml'}: invalid TOML")
