@@ -38,7 +38,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal, TypeVar
 
 import psutil
@@ -344,6 +343,8 @@ class _Tracked:
     settled: bool  # facts were read once the process was past its fork-to-exec window
     first_seen_mono: float
     user: str | None  # None until needed (selectors or a top-N entry)
+    cpu_s: float | None = None  # CPU seconds at the previous scan: CPU % is measured between scans
+    cpu_at: float = 0.0  # monotonic time of that reading
 
 
 @dataclass
@@ -368,38 +369,53 @@ class ProcessScanner:
         self._top_n = top_n
         self._static = [group for group in self._groups if group.pidfile is None]
         self._by_pidfile = [group for group in self._groups if group.pidfile is not None]
-        # psutil.Process hashes and compares by (pid, start time since boot): pid reuse gives a new key.
-        self._procs: dict[psutil.Process, _Tracked] = {}
+        # Keyed by (pid, start time since boot in clock ticks): pid reuse gives a new key, and a
+        # wall-clock step does not change it.
+        self._procs: dict[tuple[int, float], _Tracked] = {}
         self._members: dict[str, dict[ProcKey, str]] = {group.name: {} for group in self._groups}
         self._baseline_done = False
 
     def cached_process(self, pid: int) -> psutil.Process | None:
         """The ``psutil.Process`` kept for a live pid (None if unknown); for introspection and tests."""
-        for proc in self._procs:
-            if proc.pid == pid:
-                return proc
+        for tracked in self._procs.values():
+            if tracked.proc.pid == pid:
+                return tracked.proc
         return None
 
     def scan(self, now: float) -> ScanResult:
         """Walk the process table once; ``now`` is the wall-clock time stamped on the result and events."""
         started = time.perf_counter()
         pidfile_pids = {path: read_pidfile(path) for path in {g.pidfile for g in self._by_pidfile if g.pidfile}}
-        seen: dict[psutil.Process, _Tracked] = {}
+        seen: dict[tuple[int, float], _Tracked] = {}
         rows: list[_Row] = []
         by_state: Counter[str] = Counter()
         member_rows: dict[str, list[_Row]] = {group.name: [] for group in self._groups}
         vanished = 0
-        # psutil.pids() rather than process_iter(): process_iter() hands back the Process it cached for a
-        # pid without re-checking its identity, so a reused pid would inherit the dead process's identity.
         for pid in psutil.pids():
+            # One read of /proc/<pid>/stat gives identity, state, CPU and RSS: the scan's whole cost
+            # for a process already known (three psutil reads would open three files).
+            stat = _proc_stat(pid)
+            if stat is None:
+                vanished += 1  # exited since the listing
+                continue
+            status, cpu_s, identity, rss_bytes = stat
+            tracked = self._procs.get((pid, identity))
             try:
-                tracked = self._track(pid)
-                status, cpu_pct, rss_bytes = _sample(tracked.proc)
-            except psutil.NoSuchProcess:  # exited mid-scan (zombies are handled by _read and counted)
+                if tracked is None:
+                    tracked = self._first_sight(psutil.Process(pid), time.monotonic(), user=None)
+                elif not tracked.settled:
+                    tracked = self._first_sight(tracked.proc, tracked.first_seen_mono, user=tracked.user)
+            except psutil.NoSuchProcess:
                 vanished += 1
                 continue
+            at = time.monotonic()
+            previous = self._procs.get((pid, identity))
+            cpu_pct = 0.0
+            if previous is not None and previous.cpu_s is not None and at > previous.cpu_at:
+                cpu_pct = max(0.0, 100.0 * (cpu_s - previous.cpu_s) / (at - previous.cpu_at))
+            tracked.cpu_s, tracked.cpu_at = cpu_s, at
             row = _Row(tracked.key, tracked, cpu_pct, rss_bytes)
-            seen[tracked.proc] = tracked
+            seen[(pid, identity)] = tracked
             rows.append(row)
             by_state[status] += 1
             for name in tracked.static_groups:
@@ -443,16 +459,6 @@ class ProcessScanner:
             (time.perf_counter() - started) * 1000,
         )
         return result
-
-    def _track(self, pid: int) -> _Tracked:
-        """The tracked state of the process at ``pid`` now; raises NoSuchProcess if it is gone."""
-        probe = psutil.Process(pid)  # a fresh identity read: the only way to notice pid reuse
-        tracked = self._procs.get(probe)
-        if tracked is None:
-            return self._first_sight(probe, time.monotonic(), user=None)
-        if not tracked.settled:
-            return self._first_sight(tracked.proc, tracked.first_seen_mono, user=tracked.user)
-        return tracked
 
     def _first_sight(self, proc: psutil.Process, first_seen_mono: float, user: str | None) -> _Tracked:
         read_at = time.time()  # same clock as create_time
@@ -511,17 +517,63 @@ class ProcessScanner:
         )
 
 
-def _sample(proc: psutil.Process) -> tuple[str, float, int]:
-    """Status, CPU % since the previous call and RSS of one process; raises NoSuchProcess if it is gone."""
-    with proc.oneshot():
-        status = str(_read(proc.status, _UNKNOWN_STATUS))
-        cpu_pct = float(_read(partial(proc.cpu_percent, interval=None), 0.0))
-        rss_bytes = int(_read(partial(_rss_bytes, proc), 0))
-    return status, cpu_pct, rss_bytes
+_LINUX_STATES = {
+    "R": psutil.STATUS_RUNNING,
+    "S": psutil.STATUS_SLEEPING,
+    "D": psutil.STATUS_DISK_SLEEP,
+    "Z": psutil.STATUS_ZOMBIE,
+    "T": psutil.STATUS_STOPPED,
+    "t": psutil.STATUS_TRACING_STOP,
+    "X": psutil.STATUS_DEAD,
+    "x": psutil.STATUS_DEAD,
+    "I": "idle",
+    "P": "parked",
+    "W": psutil.STATUS_WAKING,
+    "K": "wake-kill",
+}
+_HAS_PROC = os.path.exists("/proc/self/stat")
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if _HAS_PROC else 100
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if _HAS_PROC else 4096
 
 
-def _rss_bytes(proc: psutil.Process) -> int:
-    return int(proc.memory_info().rss)
+def _proc_stat(pid: int) -> tuple[str, float, float, int] | None:
+    """(status, CPU seconds, identity, RSS bytes) of a process, or None if it is gone.
+
+    ``identity`` is the start time since boot: with the pid it names one process for its
+    whole life. On Linux this is a single read of /proc/<pid>/stat; elsewhere psutil.
+    """
+    if not _HAS_PROC:
+        return _psutil_stat(pid)
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return _psutil_stat(pid)
+    # The command name (field 2) may hold spaces and parentheses: parse after the last ')'.
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        state = _LINUX_STATES.get(fields[0].decode(), _UNKNOWN_STATUS)
+        cpu_s = (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime + stime
+        return state, cpu_s, float(fields[19]), int(fields[21]) * _PAGE_BYTES  # starttime, rss
+    except (IndexError, ValueError):
+        return _psutil_stat(pid)
+
+
+def _psutil_stat(pid: int) -> tuple[str, float, float, int] | None:
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            times = _read(proc.cpu_times, None)
+            return (
+                str(_read(proc.status, _UNKNOWN_STATUS)),
+                0.0 if times is None else times.user + times.system,
+                float(_read(proc.create_time, 0.0)),
+                int(_read(lambda: proc.memory_info().rss, 0)),
+            )
+    except psutil.NoSuchProcess:
+        return None
 
 
 def _group_stats(rows: list[_Row]) -> GroupStats:
