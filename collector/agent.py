@@ -206,9 +206,9 @@ class Sender:
                         continue
                 batch = self.spool.peek(self.batch_records)
                 if not batch:
+                    # Sleep until the collector appends (or stop): no polling, no idle wakeups.
                     self.wakeup.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
+                    await self.wakeup.wait()
                     continue
                 delivered = await self._send(producer, batch)
                 if delivered:
@@ -317,6 +317,7 @@ async def run_agent(config: AgentConfig, state_dir: Path, stop: asyncio.Event, c
                 await asyncio.sleep(0.05)
     finally:
         sender_stop.set()
+        sender.wakeup.set()
         await sending
         collector.close()
         spool.close()

@@ -140,6 +140,7 @@ class _Matcher:
         compiled = [_compile_rule(rule) for rule in rules]
         self.regexes = [regex for regex, _ in compiled]
         self.block_safe = [i for i, (_, safe) in enumerate(compiled) if safe]
+        self.block_safe_set = frozenset(self.block_safe)
         self.line_only = [i for i, (_, safe) in enumerate(compiled) if not safe]
         self.all = list(range(len(self.rules)))
 
@@ -150,11 +151,8 @@ class _Matcher:
         scan of 64 KiB replaces a Python loop over its lines in the common no-match case.
         Invalid UTF-8 is matched after replacement, so such blocks take the per-line path.
         """
-        if not block.isascii():
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError:
-                return self.all
+        if not _valid_utf8(block):
+            return self.all
         found = [i for i in self.block_safe if self.regexes[i].search(block) is not None]
         return sorted(found + self.line_only) if self.line_only else found
 
@@ -538,14 +536,40 @@ class LogTailer:
             block = data[pos : last_newline + 1]
             candidates = tail.matcher.block_candidates(block)
             if candidates:
-                offset = base + pos
-                for line in block.split(b"\n")[:-1]:
-                    self._match_line(tail, line, offset, candidates, acc)
-                    offset += len(line) + 1
+                self._match_block(tail, block, base + pos, candidates, acc)
             pos = last_newline + 1
         if pos < len(data):
             # The committed offset stays at this line's start: read_pos - pending_bytes.
             self._extend(tail, data[pos:])
+
+    def _match_block(self, tail: _Tail, block: bytes, offset: int, candidates: list[int], acc: _Poll) -> None:
+        """Match the complete lines of ``block`` against the rules that hit somewhere in it.
+
+        Block-safe rules jump from match to match (cost per matching line, not per line); each
+        line found is then checked on its own, which rejects a match spanning two lines and
+        applies the line cap exactly as the per-line path does. Rules that are not block-safe,
+        and blocks of invalid UTF-8, take the per-line loop.
+        """
+        matcher = tail.matcher
+        line_only = [i for i in candidates if i not in matcher.block_safe_set]
+        if line_only or not _valid_utf8(block):
+            for line in block.split(b"\n")[:-1]:
+                self._match_line(tail, line, offset, candidates, acc)
+                offset += len(line) + 1
+            return
+        lines: dict[int, list[int]] = {}  # line start in block -> candidate rules found there
+        for i in candidates:
+            regex = matcher.regexes[i]
+            at = 0
+            while at < len(block) and (match := regex.search(block, at)) is not None:
+                end = block.find(b"\n", match.start())
+                if end == -1:
+                    break  # an empty match after the last newline: no line there
+                lines.setdefault(block.rfind(b"\n", 0, match.start()) + 1, []).append(i)
+                at = end + 1  # the next line: one line is one count per rule
+        for start in sorted(lines):
+            end = block.find(b"\n", start)
+            self._match_line(tail, block[start:end], offset + start, sorted(lines[start]), acc)
 
     def _extend(self, tail: _Tail, data: bytes) -> None:
         room = self._max_line_bytes + 1 - len(tail.head)
@@ -647,6 +671,16 @@ class LogTailer:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _valid_utf8(block: bytes) -> bool:
+    if block.isascii():
+        return True
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _cut(line: bytes, max_bytes: int) -> bytes:

@@ -74,6 +74,20 @@ def test_keyword_is_literal_regex_is_a_pattern_and_ignore_case_folds(tmp_path: P
     assert lines(result, "err_any_case") == ["Err here", "ERR there", "ends with ERROR"]
 
 
+def test_block_search_counts_each_matching_line_once_and_rejects_matches_across_lines(tmp_path: Path) -> None:
+    log_file = tmp_path / "app.log"
+    append(log_file, "a\nb x x\nplain\nERROR ERROR twice\n\nERROR\n")
+    rules = [
+        LogRule("spans", r"a\sb", regex=True),  # \s could match the newline between two lines
+        LogRule("empty_ok", "x*", regex=True),  # matches the empty string: every line, once
+        LogRule("errors", "ERROR"),
+    ]
+    with make_tailer(tmp_path, [str(log_file)], rules) as tailer:
+        result = tailer.poll(1.0)
+    assert result.counts == {"spans": 0, "empty_ok": 6, "errors": 2}
+    assert [h.offset for h in result.hits if h.rule == "errors"] == [14, 33]
+
+
 def test_bad_regex_raises_value_error_naming_the_rule_and_the_reason() -> None:
     with pytest.raises(ValueError, match=r"rule 'broken'.*invalid regex 'a\(': missing \)"):
         LogRule("broken", "a(", regex=True)
