@@ -210,7 +210,7 @@ class Sender:
                     self.wakeup.clear()
                     await self.wakeup.wait()
                     continue
-                delivered = await self._send(producer, batch)
+                delivered = await self._send(producer, batch, stop)
                 if delivered:
                     self.spool.ack(batch[delivered - 1])
                     self.counters.sent += delivered
@@ -226,7 +226,7 @@ class Sender:
             if producer is not None:
                 await _close_quietly(producer)
 
-    async def _send(self, producer: AIOKafkaProducer, batch: list[SpooledRecord]) -> int:
+    async def _send(self, producer: AIOKafkaProducer, batch: list[SpooledRecord], stop: asyncio.Event) -> int:
         """Send a batch; returns how many records, from the start, the broker confirmed.
 
         The producer retries by itself while the broker is away, so a batch may simply take
@@ -239,12 +239,15 @@ class Sender:
         except Exception as exc:  # broker unreachable or metadata timeout: retry the rest later
             self._down(exc)
         pending = set(futures)
-        while pending:
+        while pending and not stop.is_set():
             _, pending = await asyncio.wait(pending, timeout=self.slow_after_s)
             if pending:
                 self._down(TimeoutError(f"{len(pending)} records unconfirmed after {self.slow_after_s:g}s"))
+        # On stop, unconfirmed records stay spooled and go out after the restart (at least once).
         confirmed = 0
         for fut in futures:
+            if not fut.done():
+                break
             error = fut.exception()
             if error is not None:
                 self._down(error)
@@ -264,9 +267,10 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-async def _close_quietly(producer: AIOKafkaProducer) -> None:
+async def _close_quietly(producer: AIOKafkaProducer, timeout_s: float = 5.0) -> None:
+    # stop() flushes what is queued: bounded, or a broker that is away would hold shutdown forever.
     with contextlib.suppress(Exception):
-        await producer.stop()
+        await asyncio.wait_for(producer.stop(), timeout_s)
 
 
 async def run_agent(config: AgentConfig, state_dir: Path, stop: asyncio.Event, cycles: int | None = None) -> int:

@@ -123,6 +123,7 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, WorkerStats]:
     table_impl.key_serializer = table_impl.value_serializer = "raw"
     # fingerprint -> AlertStatus.to_dict() of breaches still inside their `for` duration.
     pending = app.Table("pending", default=None, partitions=settings.partitions)
+
     def status_of(fp: str) -> AlertStatus | None:
         raw = fired.get(fp.encode())
         firing = None if raw is None else _firing_status(raw)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from collector.contract import Heartbeat, MetricBatch, ProcessSummary, decode
@@ -79,3 +81,32 @@ def test_bad_label_is_a_clear_error() -> None:
     done = fleetpulse("agent", "--once", "--stdout", "--label", "novalue")
     assert done.returncode != 0
     assert "--label expects key=value" in done.stderr
+
+
+def test_agent_without_a_broker_keeps_collecting_and_stops_promptly_on_sigterm(tmp_path: Path) -> None:
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fleetpulse.cli",
+            "agent",
+            "--bootstrap",
+            "127.0.0.1:1",
+            "--interval",
+            "0.5",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(4)  # several cycles while nothing can be sent
+    agent.send_signal(signal.SIGTERM)
+    out, _ = agent.communicate(timeout=30)
+    assert agent.returncode == 0, out
+    stopped = next(line for line in out.splitlines() if "event=agent_stopped" in line)
+    cycles = int(stopped.split("cycles=")[1].split()[0])
+    pending = int(stopped.split("pending=")[1].split()[0])
+    assert cycles >= 4 and pending >= cycles * 3, stopped  # batch, process summary, heartbeat per cycle
+    assert "event=broker_unreachable" in out
