@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from aiokafka import AIOKafkaProducer
 from collector import __version__
 from collector.config import AgentConfig
 from collector.contract import Event, Heartbeat, MetricBatch, Topics, encode
+from collector.durable import atomic_write
 from collector.log_tail import LogTailer
 from collector.log_tail import to_events as log_events
 from collector.processes import ProcessScanner, to_summary
@@ -72,12 +72,7 @@ class SequenceState:
         """Reserve and persist the next number before it is used (a crash leaves a gap, never a repeat)."""
         self.seq += 1
         if self.path is not None:
-            tmp = self.path.with_suffix(".tmp")
-            with open(tmp, "wb") as out:
-                out.write(orjson.dumps({"boot_id": self.boot_id, "seq": self.seq}))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
+            atomic_write(self.path, orjson.dumps({"boot_id": self.boot_id, "seq": self.seq}))
         return self.seq
 
 

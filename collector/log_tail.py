@@ -38,7 +38,6 @@ import json
 import logging
 import os
 import stat
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from typing import Any, NamedTuple
 import re2
 
 from collector.contract import LogCounts, LogMatch
+from collector.durable import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -648,7 +648,7 @@ class LogTailer:
             return  # an fsync per idle poll buys nothing
         key = f"checkpoint:{self._state_path}"
         try:
-            _atomic_write(self._state_path, data)
+            atomic_write(self._state_path, data)
         except OSError as exc:
             # Keep tailing; the next poll retries. A restart before then re-reads, never skips.
             self._warn_once(key, "event=log_checkpoint_failed path=%s error=%s", self._state_path, exc.strerror)
@@ -716,32 +716,6 @@ def _find_in_dir(directory: str, file_id: FileId) -> str | None:
     except OSError:
         return None
     return None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write temp, fsync, rename over: a crash leaves the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return  # the rename is done; only its durability across a power cut is weaker
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def _close_fd(fd: int) -> None:

@@ -61,6 +61,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
+from collector.durable import atomic_write, fsync_dir
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -386,15 +388,8 @@ class DiskSpool:
 
     def _save_cursor(self, pos: SpoolPosition) -> None:
         body = struct.pack("<4sQQ", _CURSOR_MAGIC, pos.segment, pos.offset)
-        tmp = self.directory / _CURSOR_TMP_NAME
-        with open(tmp, "wb") as fh:
-            fh.write(body + struct.pack("<I", zlib.crc32(body)))
-            if self.fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, self.directory / _CURSOR_NAME)
-        if self.fsync:
-            _fsync_dir(self.directory)
+        # The temp name is _CURSOR_TMP_NAME ("cursor" + ".tmp"), removed on open if a crash left it.
+        atomic_write(self.directory / _CURSOR_NAME, body + struct.pack("<I", zlib.crc32(body)), fsync=self.fsync)
 
     def _make_room(self, frame_bytes: int) -> None:
         """Drop the oldest segments until ``frame_bytes`` more fit under the cap."""
@@ -438,7 +433,7 @@ class DiskSpool:
         path = self.directory / f"{seq:012d}.seg"
         path.touch()
         if self.fsync:
-            _fsync_dir(self.directory)  # the new name must survive a power loss with its records
+            fsync_dir(self.directory)  # the new name must survive a power loss with its records
         self._segments.append(_Segment(seq, path))
         self._drop_acked_head()  # the previous newest may be fully acked: it was only kept for appending
 
@@ -610,18 +605,5 @@ def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # A rename or a new file is durable only once its directory is; not possible everywhere (Windows).
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
     finally:
         os.close(fd)
