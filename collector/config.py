@@ -169,6 +169,17 @@ class _Validator:
                 out[key] = self.typed(env_name, self.env[env_name], typ, from_env=True)
         return {k: v for k, v in out.items() if v is not None}
 
+    def entry_ok(self, where: str, raw: Any, allowed: set[str]) -> bool:
+        """An array-of-tables entry: a table whose keys are all known (else one problem, False)."""
+        if not isinstance(raw, dict):
+            self.problem(where, "must be a table")
+            return False
+        unknown = sorted(set(raw) - allowed)
+        if unknown:
+            self.problem(f"{where} {unknown[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+            return False
+        return True
+
     def typed(self, where: str, value: Any, typ: type, from_env: bool = False) -> Any:
         if from_env and typ is not str:
             text = str(value).strip()
@@ -283,12 +294,7 @@ class _Validator:
         names: set[str] = set()
         for i, raw in enumerate(table.get("groups", [])):
             where = f"[[processes.groups]] #{i + 1}"
-            if not isinstance(raw, dict):
-                self.problem(where, "must be a table")
-                continue
-            unknown = sorted(set(raw) - _GROUP_KEYS)
-            if unknown:
-                self.problem(f"{where} {unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_GROUP_KEYS))})")
+            if not self.entry_ok(where, raw, _GROUP_KEYS):
                 continue
             if not all(isinstance(v, str) for v in raw.values()):
                 self.problem(where, "every value must be a string")
@@ -327,18 +333,12 @@ class _Validator:
                 self.problem(f"{where} rules", "at least one rule is needed ([[logs.rules]])")
                 continue
             for j, rule in enumerate(raw_rules):
-                rwhere = f"{where} rules #{j + 1}"
-                if not isinstance(rule, dict):
-                    self.problem(rwhere, "must be a table")
-                    continue
-                bad = sorted(set(rule) - _RULE_KEYS)
-                if bad:
-                    self.problem(f"{rwhere} {bad[0]}", f"unknown key (allowed: {', '.join(sorted(_RULE_KEYS))})")
+                if not self.entry_ok(f"{where} rules #{j + 1}", rule, _RULE_KEYS):
                     continue
                 try:
                     rules.append(LogRule(**rule))
                 except (TypeError, ValueError) as exc:
-                    self.problem(rwhere, str(exc))
+                    self.problem(f"{where} rules #{j + 1}", str(exc))
             if len(rules) < len(raw_rules):
                 continue  # each bad rule was reported above
             try:
