@@ -30,6 +30,7 @@ import psutil
 from aiokafka import AIOKafkaProducer
 
 from collector import __version__
+from collector.aio import sleep_unless
 from collector.config import AgentConfig
 from collector.contract import Event, Heartbeat, MetricBatch, Topics, encode
 from collector.durable import atomic_write
@@ -196,7 +197,7 @@ class Sender:
                         await _close_quietly(producer)
                         producer = None
                         self._down(exc)
-                        await _sleep_unless(stop, delay_s)
+                        await sleep_unless(stop, delay_s)
                         delay_s = min(delay_s * 2, 30.0)
                         continue
                 batch = self.spool.peek(self.batch_records)
@@ -210,7 +211,7 @@ class Sender:
                     self.spool.ack(batch[delivered - 1])
                     self.counters.sent += delivered
                 if delivered < len(batch):
-                    await _sleep_unless(stop, delay_s)
+                    await sleep_unless(stop, delay_s)
                     delay_s = min(delay_s * 2, 30.0)
                 else:
                     if not self.connected:
@@ -257,11 +258,6 @@ class Sender:
         self.connected = False
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
 async def _close_quietly(producer: AIOKafkaProducer, timeout_s: float = 5.0) -> None:
     # stop() flushes what is queued: bounded, or a broker that is away would hold shutdown forever.
     with contextlib.suppress(Exception):
@@ -300,7 +296,7 @@ async def run_agent(config: AgentConfig, state_dir: Path, stop: asyncio.Event, c
     next_at = time.monotonic() + min(1.0, config.interval_s)  # the first batch needs a CPU span
     try:
         while not stop.is_set() and (cycles is None or done < cycles):
-            await _sleep_unless(stop, max(0.0, next_at - time.monotonic()))
+            await sleep_unless(stop, max(0.0, next_at - time.monotonic()))
             if stop.is_set():
                 break
             next_at += config.interval_s

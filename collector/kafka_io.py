@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,6 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> No
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",
-    "KafkaConnectionError",
     "bootstrap_servers",
     "broker_ready",
     "ensure_topics",

@@ -8,7 +8,6 @@ every core for a while, and at the end stops everything it started and queries C
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -18,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collector.aio import sleep_unless
 from collector.contract import Alert, MetricBatch, Topics, decode_as
 from collector.kafka_io import bootstrap_servers
 from fleetpulse.alerts import format_alert
@@ -136,8 +136,7 @@ async def _story(opts: DemoOptions, children: dict[str, subprocess.Popen[bytes]]
                 await asyncio.sleep(3 * opts.interval_s)  # let the sink store the last batches
                 say("alert fired and resolved: the story is complete")
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            await sleep_unless(stop, 1.0)
     finally:
         for b in burners:
             if b.poll() is None:

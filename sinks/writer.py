@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
+from collector.aio import sleep_unless
 from collector.contract import Alert, DecodeError, MetricBatch, Topics, decode
 from sinks.clickhouse import ALERTS_COLUMNS, METRICS_COLUMNS, alert_row, apply_schema, metric_rows
 
@@ -35,8 +36,7 @@ class SinkStats:
 
     def line(self) -> str:
         return (
-            f"records={self.records} rows={self.rows} malformed={self.malformed} "
-            f"insert_failures={self.insert_failures}"
+            f"records={self.records} rows={self.rows} malformed={self.malformed} insert_failures={self.insert_failures}"
         )
 
 
@@ -113,11 +113,8 @@ class Sink:
             except Exception as exc:
                 self.stats.insert_failures += 1
                 log.warning("event=insert_failed retry_in_s=%.1f error=%r", delay, exc)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                if await sleep_unless(stop, delay):
                     return False
-                except TimeoutError:
-                    pass
                 delay = min(delay * 2, 30.0)
 
     def prepare(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> list[Insert]:
