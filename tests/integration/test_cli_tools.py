@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from collector.contract import Alert, Topics, encode
+from tests.cli import fleetpulse
 from tests.integration.helpers import WAIT_S, Proc, produce
 
 pytestmark = pytest.mark.integration
@@ -55,42 +54,20 @@ def test_alerts_tail_prints_each_alert_as_a_line(kafka_bootstrap: str, topics: T
 
 def test_query_runs_sql_on_the_embedded_engine(tmp_path: Path) -> None:
     target = f"chdb://{tmp_path / 'ch'}"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fleetpulse.cli",
-            "query",
-            "--clickhouse-url",
-            target,
-            "--database",
-            "default",
-            "--format",
-            "csv",
-            "SELECT 40 + 2 AS answer",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = fleetpulse(
+        "query",
+        "--clickhouse-url",
+        target,
+        "--database",
+        "default",
+        "--format",
+        "csv",
+        "SELECT 40 + 2 AS answer",
+        timeout_s=120,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["answer", "42"]
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fleetpulse.cli",
-            "query",
-            "--clickhouse-url",
-            target,
-            "--database",
-            "default",
-            "SELECT * FROM no_such_table",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    bad = fleetpulse(
+        "query", "--clickhouse-url", target, "--database", "default", "SELECT * FROM no_such_table", timeout_s=120
     )
     assert bad.returncode == 1 and "no_such_table" in bad.stderr and "Traceback" not in bad.stderr

@@ -9,16 +9,7 @@ import time
 from pathlib import Path
 
 from collector.contract import Heartbeat, MetricBatch, ProcessSummary, decode
-
-
-def fleetpulse(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fleetpulse.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.cli import fleetpulse
 
 
 def test_agent_once_stdout_prints_a_valid_batch_without_kafka() -> None:
