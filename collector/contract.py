@@ -48,9 +48,33 @@ class Topics:
     def logs(self) -> str:
         return f"{self.prefix}.logs"
 
+    @property
+    def policies(self) -> str:
+        """Compacted: the active policy set (one key), written by ``fleetpulse policy apply``."""
+        return f"{self.prefix}.policies"
+
+    @property
+    def silences(self) -> str:
+        """Compacted: one record per silence id, written by ``fleetpulse silence``."""
+        return f"{self.prefix}.silences"
+
+    @property
+    def scale(self) -> str:
+        """``scale_out`` / ``scale_in`` signals of group rules, for clouds without autoscaling."""
+        return f"{self.prefix}.scale"
+
+    @property
+    def deadletter(self) -> str:
+        """Records a consumer could not decode, with the reason and where they came from."""
+        return f"{self.prefix}.deadletter"
+
     def all(self) -> list[str]:
-        """Every topic the pipeline reads or writes (created up front, see ``kafka_io``)."""
-        return [self.metrics, self.heartbeats, self.alerts, self.processes, self.logs]
+        """Every data topic the pipeline reads or writes (created up front, see ``kafka_io``)."""
+        return [self.metrics, self.heartbeats, self.alerts, self.processes, self.logs, self.scale, self.deadletter]
+
+    def compacted(self) -> list[str]:
+        """Control topics holding the latest value per key (created with cleanup.policy=compact)."""
+        return [self.policies, self.silences]
 
 
 class DecodeError(ValueError):

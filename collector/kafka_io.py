@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from collector.contract import Topics
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -81,8 +83,12 @@ async def wait_for_broker(bootstrap: str, timeout_s: float) -> None:
     raise TimeoutError(f"Kafka at {bootstrap} did not answer a metadata request in {timeout_s:.0f}s")
 
 
-async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create topics that don't exist yet (idempotent; existing topics are left alone)."""
+async def ensure_topics(bootstrap: str, names: list[str], partitions: int, *, compacted: bool = False) -> None:
+    """Create topics that don't exist yet (idempotent; existing topics are left alone).
+
+    ``compacted`` topics keep the latest record per key forever (``cleanup.policy=compact``):
+    the control topics, whose whole content is the current state.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -90,19 +96,30 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> No
         missing = [n for n in names if n not in existing]
         if not missing:
             return
+        configs = {"cleanup.policy": "compact"} if compacted else {}
         with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
             await admin.create_topics(
-                [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing]
+                [
+                    NewTopic(name=n, num_partitions=partitions, replication_factor=1, topic_configs=configs)
+                    for n in missing
+                ]
             )
         log.info("event=topics_created topics=%s partitions=%d", ",".join(missing), partitions)
     finally:
         await admin.close()
 
 
+async def ensure_all_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
+    """The data topics with ``partitions`` partitions and the compacted control topics with one."""
+    await ensure_topics(bootstrap, topics.all(), partitions)
+    await ensure_topics(bootstrap, topics.compacted(), 1, compacted=True)
+
+
 __all__ = [
     "DEFAULT_BOOTSTRAP",
     "bootstrap_servers",
     "broker_ready",
+    "ensure_all_topics",
     "ensure_topics",
     "partitions_from_env",
     "wait_for_broker",

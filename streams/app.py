@@ -185,12 +185,12 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     """Create the topics, then run the Faust worker until SIGTERM/SIGINT."""
     from faust.worker import Worker
 
-    from collector.kafka_io import ensure_topics
+    from collector.kafka_io import ensure_all_topics
 
     (settings.datadir / settings.app_id).mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(ensure_topics(settings.bootstrap, settings.topics.all(), settings.partitions))
+    loop.run_until_complete(ensure_all_topics(settings.bootstrap, settings.topics, settings.partitions))
     app, stats = create_app(settings)
     worker = Worker(app, loglevel=loglevel, loop=loop, redirect_stdouts=False)
     try:

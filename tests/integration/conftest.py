@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from collector.kafka_io import ensure_topics, wait_for_broker
+from collector.kafka_io import ensure_all_topics, wait_for_broker
 from fleetpulse.kafka_local import LocalKafka, default_home
 
 PARTITIONS = 2
@@ -121,7 +121,7 @@ def topics(kafka_bootstrap: str, unique: str) -> Any:
     from collector.contract import Topics
 
     t = Topics(unique)
-    asyncio.run(ensure_topics(kafka_bootstrap, t.all(), PARTITIONS))
+    asyncio.run(ensure_all_topics(kafka_bootstrap, t, PARTITIONS))
     return t
 
 

@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from collector.contract import Heartbeat, MetricBatch, Topics, decode
-from collector.kafka_io import ensure_topics
+from collector.kafka_io import ensure_all_topics
 from fleetpulse.kafka_local import LocalKafka, default_home
 from tests.integration.conftest import PARTITIONS, _free_port_pair
 from tests.integration.helpers import WAIT_S, Proc
@@ -64,7 +64,7 @@ def test_a_broker_outage_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
     host = f"spooling-{uuid.uuid4().hex[:6]}"
     agent = None
     try:
-        asyncio.run(ensure_topics(kafka.bootstrap, topics.all(), PARTITIONS))
+        asyncio.run(ensure_all_topics(kafka.bootstrap, topics, PARTITIONS))
         agent = Proc(
             "agent",
             [

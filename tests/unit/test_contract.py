@@ -82,7 +82,16 @@ def test_encoding_carries_schema_version_and_type() -> None:
 def test_topic_names_come_from_one_prefix() -> None:
     topics = Topics("t1")
     assert (topics.metrics, topics.heartbeats, topics.alerts) == ("t1.metrics", "t1.heartbeats", "t1.alerts")
-    assert topics.all() == ["t1.metrics", "t1.heartbeats", "t1.alerts", "t1.processes", "t1.logs"]
+    assert topics.all() == [
+        "t1.metrics",
+        "t1.heartbeats",
+        "t1.alerts",
+        "t1.processes",
+        "t1.logs",
+        "t1.scale",
+        "t1.deadletter",
+    ]
+    assert topics.compacted() == ["t1.policies", "t1.silences"]
 
 
 def _body(**changes: object) -> bytes:
