@@ -238,15 +238,46 @@ class Alert:
     summary: str
     event_id: str
     labels: dict[str, str] = field(default_factory=dict)
+    # The rule kind (metric, process, schedule, log, group) and what this notification is:
+    # ``firing`` opens the alert and ``resolved`` closes it (they strictly alternate per
+    # fingerprint); ``escalated`` / ``deescalated`` / ``repeat`` update an open alert.
+    kind: str = "metric"
+    transition: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
 
     TYPE = "alert"
 
+    @property
+    def notice(self) -> str:
+        """The transition, defaulting to the state for events written before it existed."""
+        return self.transition or self.state
 
-Event = MetricBatch | Heartbeat | Alert | ProcessSummary | ProcessEvent | LogMatch | LogCounts
+
+TRANSITIONS = ("firing", "escalated", "deescalated", "repeat", "resolved")
+
+
+@dataclass(frozen=True)
+class ScaleSignal:
+    """A group rule asks for more (``scale_out``) or fewer (``scale_in``) hosts in its scope."""
+
+    rule: str
+    action: Literal["scale_out", "scale_in"]
+    at: float
+    value: float
+    threshold: float
+    hosts: int
+    event_id: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    TYPE = "scale"
+
+
+Event = MetricBatch | Heartbeat | Alert | ScaleSignal | ProcessSummary | ProcessEvent | LogMatch | LogCounts
 _EVENT_CLASSES: tuple[type[Any], ...] = (
     MetricBatch,
     Heartbeat,
     Alert,
+    ScaleSignal,
     ProcessSummary,
     ProcessEvent,
     LogMatch,
@@ -342,10 +373,10 @@ def _list(body: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _labels(body: dict[str, Any]) -> dict[str, str]:
-    labels = body.get("labels", {})
+def _labels(body: dict[str, Any], key: str = "labels") -> dict[str, str]:
+    labels = body.get(key) or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
-        raise DecodeError("field 'labels' must be an object of string values")
+        raise DecodeError(f"field {key!r} must be an object of string values")
     return labels
 
 
@@ -486,14 +517,42 @@ def _alert(body: dict[str, Any]) -> Alert:
         rule=_str(body, "rule"),
         state=state,  # type: ignore[arg-type]  # narrowed by the check above
         severity=_str(body, "severity"),
-        host_id=_str(body, "host_id"),
-        region=_str(body, "region"),
-        metric=_str(body, "metric"),
+        host_id=_str(body, "host_id", empty_ok=True),  # group rules span hosts
+        region=_str(body, "region", empty_ok=True),
+        metric=_str(body, "metric", empty_ok=True),
         value=_num(body.get("value"), "field 'value'"),
         threshold=_num(body.get("threshold"), "field 'threshold'"),
         started_at=_num(body.get("started_at"), "field 'started_at'"),
         at=_num(body.get("at"), "field 'at'"),
         summary=_str(body, "summary", empty_ok=True),
+        event_id=_str(body, "event_id"),
+        labels=_labels(body),
+        kind=str(body.get("kind") or "metric"),
+        transition=_transition(body),
+        annotations=_labels(body, "annotations"),
+    )
+
+
+def _transition(body: dict[str, Any]) -> str:
+    transition = body.get("transition") or ""
+    if transition and transition not in TRANSITIONS:
+        raise DecodeError(f"field 'transition' must be one of {', '.join(TRANSITIONS)}, got {transition!r}")
+    if transition == "resolved" and body.get("state") != "resolved":
+        raise DecodeError("transition 'resolved' needs state 'resolved'")
+    return str(transition)
+
+
+def _scale(body: dict[str, Any]) -> ScaleSignal:
+    action = _str(body, "action")
+    if action not in ("scale_out", "scale_in"):
+        raise DecodeError(f"field 'action' must be 'scale_out' or 'scale_in', got {action!r}")
+    return ScaleSignal(
+        rule=_str(body, "rule"),
+        action=action,  # type: ignore[arg-type]  # narrowed by the check above
+        at=_num(body.get("at"), "field 'at'"),
+        value=_num(body.get("value"), "field 'value'"),
+        threshold=_num(body.get("threshold"), "field 'threshold'"),
+        hosts=_int(body, "hosts"),
         event_id=_str(body, "event_id"),
         labels=_labels(body),
     )
@@ -503,6 +562,7 @@ _VALIDATORS: dict[type, Any] = {
     MetricBatch: _metric_batch,
     Heartbeat: _heartbeat,
     Alert: _alert,
+    ScaleSignal: _scale,
     ProcessSummary: _process_summary,
     ProcessEvent: _process_event,
     LogMatch: _log_match,

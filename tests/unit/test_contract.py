@@ -23,6 +23,7 @@ from collector.contract import (
     ProcessEvent,
     ProcessInfo,
     ProcessSummary,
+    ScaleSignal,
     Topics,
     decode,
     decode_as,
@@ -241,3 +242,54 @@ def test_any_valid_batch_round_trips(
     decoded = decode_as(encode(batch), MetricBatch)
     assert decoded == batch
     assert all(math.isfinite(v) for v in decoded.metrics.values())
+
+
+def test_alert_lifecycle_fields_round_trip_and_old_records_default() -> None:
+    alert = Alert(
+        fingerprint="f",
+        rule="r",
+        state="firing",
+        severity="critical",
+        host_id="",
+        region="",
+        metric="",
+        value=1.0,
+        threshold=0.5,
+        started_at=1.0,
+        at=2.0,
+        summary="s",
+        event_id="e",
+        kind="group",
+        transition="escalated",
+        annotations={"runbook": "x"},
+    )
+    assert decode(encode(alert)) == alert
+    old = orjson.loads(encode(alert))
+    for key in ("kind", "transition", "annotations"):
+        del old[key]
+    back = decode(orjson.dumps(old))
+    assert isinstance(back, Alert)
+    assert (back.kind, back.notice, back.annotations) == ("metric", "firing", {})
+
+
+def test_alert_transition_must_agree_with_state() -> None:
+    body = orjson.loads(encode(_alert_for_transition()))
+    body["transition"] = "resolved"
+    with pytest.raises(DecodeError, match="needs state"):
+        decode(orjson.dumps(body))
+    body["transition"] = "bogus"
+    with pytest.raises(DecodeError, match="transition"):
+        decode(orjson.dumps(body))
+
+
+def _alert_for_transition() -> Alert:
+    return Alert("f", "r", "firing", "warning", "h", "eu", "m", 1.0, 0.5, 1.0, 2.0, "s", "e")
+
+
+def test_scale_signal_round_trips_and_checks_action() -> None:
+    sig = ScaleSignal("web", "scale_out", 10.0, 91.0, 80.0, 4, "id", {"tier": "web"})
+    assert decode(encode(sig)) == sig
+    body = orjson.loads(encode(sig))
+    body["action"] = "grow"
+    with pytest.raises(DecodeError, match="action"):
+        decode(orjson.dumps(body))
