@@ -64,13 +64,27 @@ class Topics:
         return f"{self.prefix}.scale"
 
     @property
+    def group_samples(self) -> str:
+        """Internal to the workers: hosts' values for group rules, keyed by rule name."""
+        return f"{self.prefix}.group-samples"
+
+    @property
     def deadletter(self) -> str:
         """Records a consumer could not decode, with the reason and where they came from."""
         return f"{self.prefix}.deadletter"
 
     def all(self) -> list[str]:
         """Every data topic the pipeline reads or writes (created up front, see ``kafka_io``)."""
-        return [self.metrics, self.heartbeats, self.alerts, self.processes, self.logs, self.scale, self.deadletter]
+        return [
+            self.metrics,
+            self.heartbeats,
+            self.alerts,
+            self.processes,
+            self.logs,
+            self.scale,
+            self.deadletter,
+            self.group_samples,
+        ]
 
     def compacted(self) -> list[str]:
         """Control topics holding the latest value per key (created with cleanup.policy=compact)."""

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from collector.contract import DEFAULT_TOPIC_PREFIX, Topics
 
 if TYPE_CHECKING:
     from collector.config import AgentConfig
+    from policies.model import PolicySet
 from collector.kafka_io import bootstrap_servers, partitions_from_env
 
 log = logging.getLogger("fleetpulse")
@@ -147,19 +149,22 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from policies.loader import PolicyError, load_policy_path
+    from policies.model import PolicySet
 
-    try:
-        rules = load_policy_path(args.policy)
-    except PolicyError as exc:
-        sys.stderr.write(f"fleetpulse worker: invalid policy:\n{exc}\n")
-        return 2
+    policy = PolicySet()
+    if args.policy:
+        try:
+            policy = load_policy_path(args.policy)
+        except PolicyError as exc:
+            sys.stderr.write(f"fleetpulse worker: invalid policy:\n{exc}\n")
+            return 2
     from streams.app import WorkerSettings, run_worker
 
     home = _home(args)
     settings = WorkerSettings(
         bootstrap=bootstrap_servers(args.bootstrap),
         topics=_topics(args),
-        rules=rules,
+        policy=policy,
         app_id=args.app_id,
         partitions=args.partitions or partitions_from_env(),
         datadir=home / "worker",
@@ -170,12 +175,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
+    from collector.kafka_io import ensure_all_topics
     from sinks.clickhouse import connect, default_target
+    from sinks.options import sink_settings
     from sinks.writer import Sink
 
+    settings = sink_settings(args)  # validated before anything connects
     target = args.clickhouse_url or default_target(_home(args))
     client = connect(target)
-    sink = Sink(client, bootstrap_servers(args.bootstrap), _topics(args), args.database, args.group_id)
+    bootstrap = bootstrap_servers(args.bootstrap)
+    topics = _topics(args)
+    # A sink may be the first process of a deployment: create the topics it reads and writes.
+    asyncio.run(ensure_all_topics(bootstrap, topics, partitions_from_env()))
+    sink = Sink(client, bootstrap, topics, args.database, args.group_id, settings)
     log.info("event=sink_target target=%s", target)
     _run_until_signal(sink.run)
     return 0
@@ -191,13 +203,25 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from sinks.clickhouse import connect, default_target
     from sinks.query import render, run_query
+    from sinks.reports import parse_when, run_report
 
+    if bool(args.sql) == bool(args.report):
+        sys.stderr.write("fleetpulse query: give either SQL or --report NAME (fleetpulse query --help lists reports)\n")
+        return 2
+    if args.report:
+        now = datetime.now(UTC)
+        since, until = parse_when(args.since, now), parse_when(args.until, now)  # ValueError: exit 2
     target = args.clickhouse_url or default_target(_home(args))
     try:
         client = connect(target)
-        columns, rows = run_query(client, args.sql, args.database)
+        if args.report:
+            columns, rows = run_report(client, args.database, args.report, since, until, args.limit, args.step)
+        else:
+            columns, rows = run_query(client, args.sql, args.database)
     except Exception as exc:
         sys.stderr.write(f"fleetpulse query: {exc}\n")
         return 1
@@ -235,19 +259,121 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_policy(args: argparse.Namespace) -> int:
-    from policies.loader import PolicyError, load_policy_path
+def _describe(policy: PolicySet) -> list[str]:
+    """One line per rule, maintenance window and inhibit rule of a policy set."""
+    lines = []
+    for rule in policy.metric_rules:
+        bounds = " ".join(f"{t.side}.{t.severity}={t.value:g}" for t in rule.thresholds)
+        window = f" {rule.agg}/{rule.window_s:g}s" if rule.window_s else ""
+        scope = "" if rule.selector.is_everything else " scoped"
+        lines.append(
+            f"{rule.source}: {rule.kind} {rule.name} {rule.metric}{window} {bounds} for={rule.for_s:g}s{scope}"
+        )
+    for sched in policy.schedule_rules:
+        lines.append(f"{sched.source}: schedule {sched.name} {sched.group} '{sched.cron}' within={sched.within_s:g}s")
+    for group in policy.group_rules:
+        bounds = " ".join(f"{t.side}.{t.severity}={t.value:g}" for t in group.thresholds)
+        scale = " scale" if group.scale else ""
+        lines.append(f"{group.source}: group {group.name} {group.agg}({group.metric}) {bounds}{scale}")
+    for quiet in policy.maintenance:
+        lines.append(f"{quiet.source}: maintenance {quiet.name} '{quiet.cron}' for {quiet.duration_s:g}s")
+    for inhibit in policy.inhibit:
+        lines.append(f"{inhibit.source}: inhibit {inhibit.name} equal={','.join(inhibit.equal) or '-'}")
+    return lines
 
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from policies.loader import PolicyError, load_policy_texts, policy_files
+
+    if args.policy_command == "list":
+        from fleetpulse.control import current_policy
+
+        published = asyncio.run(current_policy(bootstrap_servers(args.bootstrap), _topics(args)))
+        if published is None:
+            print("no policy set has been applied (workers use their --policy files)")
+            return 1
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(published.applied_at))
+        print(f"policy {published.version} applied {when} by {published.applied_by or '-'}")
+        print(f"files: {', '.join(sorted(published.files))}")
+        for line in _describe(load_policy_texts(published.files)):
+            print(f"  {line}")
+        return 0
     try:
-        rules = load_policy_path(args.path)
+        files = policy_files(args.path)
+        policy = load_policy_texts(files)
     except PolicyError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
-    for rule in rules:
-        sides = " ".join(f"{k}={v:g}" for k, v in (("min", rule.min), ("max", rule.max)) if v is not None)
-        print(f"{rule.source}: {rule.name} {rule.metric} {sides} for={rule.for_s:g}s {rule.severity}")
-    print(f"{len(rules)} rule(s) valid")
+    if args.policy_command == "validate":
+        for line in _describe(policy):
+            print(line)
+        print(f"{len(policy)} rule(s) valid in {len(files)} file(s), version {policy.version}")
+        return 0
+    from fleetpulse.control import publish_policy
+
+    published = asyncio.run(publish_policy(bootstrap_servers(args.bootstrap), _topics(args), files, policy.version))
+    print(f"applied policy {published.version}: {len(policy)} rule(s) from {len(files)} file(s)")
     return 0
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    from fleetpulse import control as ctl
+    from policies.control import ControlError, format_matcher, new_silence, parse_matcher
+    from policies.model import Silence, parse_duration
+
+    bootstrap, topics = bootstrap_servers(args.bootstrap), _topics(args)
+    if args.silence_command == "add":
+        try:
+            matchers = [parse_matcher(m) for m in args.match]
+            silence = new_silence(
+                matchers, parse_duration(args.duration), args.comment, ctl.operator(), _start_time(args.start)
+            )
+        except (ControlError, ValueError) as exc:
+            sys.stderr.write(f"fleetpulse silence add: {exc}\n")
+            return 2
+        asyncio.run(ctl.put_silence(bootstrap, topics, silence))
+        print(silence.id)
+        return 0
+    found = asyncio.run(ctl.silences(bootstrap, topics))
+    now = time.time()
+    if args.silence_command == "expire":
+        target = next((s for s in found if s.id == args.id), None)
+        if target is None:
+            sys.stderr.write(f"fleetpulse silence expire: no silence {args.id!r}\n")
+            return 1
+        ended = Silence(
+            target.id, target.matchers, target.starts_at, min(target.ends_at, now), target.created_by, target.comment
+        )
+        asyncio.run(ctl.put_silence(bootstrap, topics, ended))
+        print(f"expired {target.id}")
+        return 0
+    shown = [s for s in found if args.all or s.ends_at > now]
+    for s in shown:
+        state = "active" if s.active(now) else ("pending" if s.starts_at > now else "expired")
+        ends = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s.ends_at))
+        shown_matchers = " ".join(format_matcher(m) for m in s.matchers)
+        print(f"{s.id}  {state:<8} until {ends} UTC  {shown_matchers}  by {s.created_by or '-'}  {s.comment}")
+    if not shown:
+        print("no silences")
+    return 0
+
+
+def _start_time(text: str | None) -> float | None:
+    """``--start``: an ISO time (UTC unless it says otherwise) or a delay like ``30m``."""
+    if not text:
+        return None
+    from datetime import UTC, datetime
+
+    from policies.model import parse_duration
+
+    try:
+        return time.time() + parse_duration(text)
+    except ValueError:
+        pass
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -271,6 +397,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; ``fleetpulse SUBCOMMAND --help`` explains each part."""
+    from sinks.options import add_query_arguments, add_sink_arguments, query_epilog
+
     parser = argparse.ArgumentParser(
         prog="fleetpulse",
         description="FleetPulse: fleet monitoring on Kafka, Faust and ClickHouse.",
@@ -323,12 +451,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "worker",
         help="evaluate alert policies on the metric stream (Faust)",
-        description="Run a Faust worker: reads metric batches, evaluates the policy's "
-        "threshold rules and emits firing/resolved alerts. More workers with "
-        "the same --app-id share the partitions.",
+        description="Run a Faust worker: reads metric batches, process summaries and log counts, "
+        "evaluates the policy and emits alerts (and scale signals of group rules). Policies "
+        "applied with 'fleetpulse policy apply' take effect live. More workers with the same "
+        "--app-id share the partitions.",
     )
     common(p)
-    p.add_argument("--policy", required=True, help="policy file or directory of *.yaml files")
+    p.add_argument(
+        "--policy",
+        help="policy file or directory, used until a set is applied with 'fleetpulse policy apply' "
+        "(the applied set on the policy topic wins when there is one)",
+    )
     p.add_argument("--app-id", default="fleetpulse-worker", help="Faust app id = consumer group (default %(default)s)")
     p.add_argument(
         "--partitions",
@@ -347,12 +480,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "sink",
-        help="write metrics and alerts from Kafka into ClickHouse",
-        description="Consume metric batches and alerts and insert them into ClickHouse; "
-        "offsets are committed only after the insert succeeded.",
+        help="write every event from Kafka into ClickHouse (raw tables, history, rollups)",
+        description="Consume metrics, heartbeats, process summaries, log matches, alerts and scale "
+        "signals and insert them into ClickHouse in columnar batches; migrations are applied at start. "
+        "Offsets are committed only after the insert succeeded, and a retried insert writes nothing "
+        "twice. Undecodable records go to the dead-letter topic. Options also come from "
+        "FLEETPULSE_SINK_<OPTION> environment variables.",
     )
     common(p, clickhouse=True)
     p.add_argument("--group-id", default="fleetpulse-sink", help="consumer group (default %(default)s)")
+    add_sink_arguments(p)
     p.set_defaults(func=cmd_sink)
 
     p = sub.add_parser("alerts", help="subscribe to alerts", description="Work with the alert topic.")
@@ -365,14 +502,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "query",
-        help="run SQL on the ClickHouse store and print the result",
-        description="Run SQL against the same ClickHouse target as the sink. The default "
-        "database is 'fleetpulse' (tables: metrics, alerts). Stop the sink "
-        "first when using the embedded engine: it allows one process at a time.",
+        help="run SQL or a canned report on the ClickHouse store and print the result",
+        description="Run SQL, or a canned report (--report), against the same ClickHouse target as "
+        "the sink. The default database is 'fleetpulse' (tables: metrics, alerts, heartbeats, "
+        "process_summaries, process_groups, process_events, log_matches, log_counts, scale_signals, "
+        "host_status, down_checks, dead_letters; rollups metrics_1m, metrics_region_1m, heartbeats_1m). "
+        "Stop the sink first when using the embedded engine: it allows one process at a time.",
+        epilog=query_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common(p, kafka=False, clickhouse=True)
-    p.add_argument("sql", help='e.g. "SELECT name, count() FROM metrics GROUP BY name"')
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    add_query_arguments(p)
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser(
@@ -386,11 +526,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=9092, help="client port (controller uses port+1; default 9092)")
     p.set_defaults(func=cmd_kafka)
 
-    p = sub.add_parser("policy", help="check policy files", description="Validate policy files.")
+    p = sub.add_parser(
+        "policy",
+        help="validate, apply and list alert policies",
+        description="Policies are YAML files (a directory of them). 'validate' checks them offline; "
+        "'apply' validates and publishes the set to the policy topic, where running workers pick it "
+        "up without restart; 'list' shows the set the workers run.",
+    )
     policy_sub = p.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     validate = policy_sub.add_parser("validate", help="validate a file or directory; exit 2 on errors")
     validate.add_argument("path")
     validate.set_defaults(func=cmd_policy)
+    apply = policy_sub.add_parser(
+        "apply", help="validate and publish a policy set to running workers; exit 2 (nothing published) on errors"
+    )
+    common(apply)
+    apply.add_argument("path", help="policy file or directory of *.yaml files")
+    apply.set_defaults(func=cmd_policy)
+    listing = policy_sub.add_parser("list", help="show the applied policy set; exit 1 when none was applied")
+    common(listing)
+    listing.set_defaults(func=cmd_policy)
+
+    p = sub.add_parser(
+        "silence",
+        help="silence alerts for a while",
+        description="Silences keep matching alerts quiet (evaluation goes on; an alert still firing when "
+        "its silence ends is announced then; resolutions are always sent). Matchers use the alert's "
+        "labels: rule, severity, kind, host_id, region, metric and the host's and rule's labels.",
+    )
+    silence_sub = p.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+    add = silence_sub.add_parser("add", help="add a silence; prints its id")
+    common(add)
+    add.add_argument(
+        "--match",
+        "-m",
+        action="append",
+        required=True,
+        help="label=value, label!=value, label=~regex or label!~regex (repeat: all must hold)",
+    )
+    add.add_argument("--duration", "-d", default="2h", help="how long (e.g. 30m, 2h; default %(default)s)")
+    add.add_argument("--start", help="when it starts: ISO time (UTC unless given) or a delay like 30m (default now)")
+    add.add_argument("--comment", "-c", default="", help="why (shown by 'silence list')")
+    add.set_defaults(func=cmd_silence)
+    lst = silence_sub.add_parser("list", help="list active and pending silences")
+    common(lst)
+    lst.add_argument("--all", action="store_true", help="include expired silences")
+    lst.set_defaults(func=cmd_silence)
+    expire = silence_sub.add_parser("expire", help="end a silence now")
+    common(expire)
+    expire.add_argument("id")
+    expire.set_defaults(func=cmd_silence)
 
     p = sub.add_parser(
         "demo",

@@ -1,66 +1,444 @@
-"""Evaluate a whole metric batch against a rule index: the worker's unit of work, kept pure."""
+"""The evaluator: one host's events and its state in, alerts out. Pure; the caller owns time.
+
+Per host the evaluator keeps a :class:`HostState` (windows, alert lifecycles, schedule
+observations), plain data the worker stores in a Faust table keyed by host. Event time is
+the clock: every decision is taken at the event's ``ts``, so a replay after a crash takes
+the same decisions and produces the same alerts (with the same ids).
+
+Cost is what makes a 1,000-rule policy affordable: rules are compiled per host scope into
+*series* (sample key, window, aggregation) with their thresholds sorted, so an in-bounds
+sample of an inactive series costs one bisect, whatever the number of rules.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+import bisect
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
-from collector.contract import Alert, MetricBatch
-from policies.model import ThresholdRule
-from policies.threshold import AlertStatus, RuleIndex, Transition, step
+import orjson
+
+from collector.contract import Alert, LogCounts, MetricBatch, ProcessEvent, ProcessSummary
+from policies import cron
+from policies.lifecycle import AlertState, AnnouncedLookup, Notice, advance, sync
+from policies.model import (
+    SEVERITY_RANK,
+    GroupRule,
+    MetricRule,
+    Notify,
+    PolicySet,
+    ScheduleRule,
+    Threshold,
+    short_hash,
+)
+from policies.samples import PROC_COUNT, Samples, samples_of
+from policies.suppress import Suppressor, alert_labels
+from policies.window import Window, aggregate
+
+log = logging.getLogger(__name__)
+
+EvaluatedEvent = MetricBatch | ProcessSummary | LogCounts | ProcessEvent
+
+
+# --- state ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ScheduleState:
+    """What one schedule rule has seen of its process group on one host."""
+
+    watching_since: float
+    last_run: float = -math.inf
+    missed: AlertState = field(default_factory=AlertState)
+
+
+@dataclass
+class HostState:
+    """Everything the evaluator remembers about one host; bounded by its rules and windows."""
+
+    windows: dict[str, Window] = field(default_factory=dict)  # "<key>|<window_s>"
+    alerts: dict[str, dict[str, AlertState]] = field(default_factory=dict)  # sample key -> rule -> state
+    schedules: dict[str, ScheduleState] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "w": {k: w.to_list() for k, w in self.windows.items()},
+                "a": {k: {r: s.to_list() for r, s in by.items()} for k, by in self.alerts.items()},
+                "s": {
+                    r: [s.watching_since, s.last_run if math.isfinite(s.last_run) else None, s.missed.to_list()]
+                    for r, s in self.schedules.items()
+                },
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | None) -> HostState:
+        if not raw:
+            return cls()
+        body: dict[str, Any] = orjson.loads(raw)
+        return cls(
+            windows={k: Window.from_list(v) for k, v in body.get("w", {}).items()},
+            alerts={k: {r: AlertState.from_list(s) for r, s in by.items()} for k, by in body.get("a", {}).items()},
+            schedules={
+                r: ScheduleState(s[0], -math.inf if s[1] is None else s[1], AlertState.from_list(s[2]))
+                for r, s in body.get("s", {}).items()
+            },
+        )
+
+
+# --- compiled rules ------------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    """Rules that read the same aggregate of the same sample key; thresholds sorted for bisect."""
+
+    window_s: float
+    agg: str
+    by_max: list[MetricRule] = field(default_factory=list)  # by their lowest max-side bound
+    max_entry: list[float] = field(default_factory=list)
+    by_min: list[MetricRule] = field(default_factory=list)  # by their highest min-side bound, negated
+    min_entry: list[float] = field(default_factory=list)
+
+    def add(self, rule: MetricRule) -> None:
+        maxes = [t.value for t in rule.thresholds if t.side == "max"]
+        mins = [t.value for t in rule.thresholds if t.side == "min"]
+        if maxes:
+            at = bisect.bisect_left(self.max_entry, min(maxes))
+            self.max_entry.insert(at, min(maxes))
+            self.by_max.insert(at, rule)
+        if mins:
+            at = bisect.bisect_left(self.min_entry, -max(mins))
+            self.min_entry.insert(at, -max(mins))
+            self.by_min.insert(at, rule)
+
+    def candidates(self, value: float) -> Iterator[MetricRule]:
+        """Rules whose entry bound ``value`` is beyond (NaN is beyond none)."""
+        # bisect_right: inclusive bounds breach at their entry value too (breach() decides)
+        yield from self.by_max[: bisect.bisect_right(self.max_entry, value)]
+        yield from self.by_min[: bisect.bisect_right(self.min_entry, -value)]
+
+
+@dataclass
+class HostPlan:
+    """The rules that apply to one host scope, ready for lookups by sample key."""
+
+    by_metric: dict[str, list[Series]] = field(default_factory=dict)  # full key or base name
+    rules: dict[str, MetricRule] = field(default_factory=dict)
+    schedules: list[ScheduleRule] = field(default_factory=list)
+    groups: list[GroupRule] = field(default_factory=list)
+
+    def series_for(self, key: str) -> list[Series]:
+        """Series of rules naming ``key`` itself or, for ``name:instance`` keys, its base name."""
+        exact = self.by_metric.get(key)
+        base, sep, _ = key.partition(":")
+        by_base = self.by_metric.get(base) if sep else None
+        if exact and by_base:
+            return exact + by_base
+        return exact or by_base or []
+
+
+def _compile(policy: PolicySet, host_id: str, region: str, labels: dict[str, str]) -> HostPlan:
+    plan = HostPlan()
+    for rule in policy.metric_rules:
+        if not rule.selector.matches(host_id, region, labels):
+            continue
+        plan.rules[rule.name] = rule
+        series_list = plan.by_metric.setdefault(rule.metric, [])
+        for series in series_list:
+            if series.window_s == rule.window_s and series.agg == rule.agg:
+                break
+        else:
+            series = Series(rule.window_s, rule.agg)
+            series_list.append(series)
+        series.add(rule)
+    plan.schedules = [r for r in policy.schedule_rules if r.selector.matches(host_id, region, labels)]
+    plan.groups = [r for r in policy.group_rules if r.selector.matches(host_id, region, labels)]
+    return plan
+
+
+# --- the evaluator -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """One fingerprint touched by a batch: its new status and the alert to emit, if any."""
+class GroupSample:
+    """One host's latest value for a group rule (sent on to the group evaluator)."""
 
-    fingerprint: str
-    status: AlertStatus | None
-    alert: Alert | None
+    rule: str
+    host_id: str
+    value: float
+    ts: float
 
 
-def evaluate_batch(
-    index: RuleIndex,
-    batch: MetricBatch,
-    status_of: Callable[[str], AlertStatus | None],
-) -> list[Outcome]:
-    """Run every matching rule over every metric of ``batch`` at the batch's event time.
+@dataclass
+class Result:
+    """What one event produced."""
 
-    Only fingerprints whose status changed are returned, so the caller writes (and
-    changelogs) nothing for the common in-bounds, already-inactive case.
-    """
-    outcomes: list[Outcome] = []
-    for key, value in batch.metrics.items():
-        for rule in index.matching(key):
-            fp = rule.fingerprint(batch.host_id, key)
-            before = status_of(fp)
-            after, transition = step(rule, before, value, batch.ts)
-            if after == before and transition is None:
+    alerts: list[Alert] = field(default_factory=list)
+    group_samples: list[GroupSample] = field(default_factory=list)
+    changed: bool = False  # the host state must be written back
+
+
+class Evaluator:
+    """Evaluates events of any host against one policy set; swap ``policy`` to apply a new one."""
+
+    def __init__(
+        self, policy: PolicySet, suppressor: Suppressor | None = None, announced: AnnouncedLookup | None = None
+    ) -> None:
+        self.suppressor = suppressor or Suppressor(maintenance=policy.maintenance, inhibit=policy.inhibit)
+        self.policy = policy
+        # Where the truth about published alerts lives (the worker's alert-topic table); without
+        # it, the announced part of each state is trusted as it is.
+        self.announced = announced
+
+    @property
+    def policy(self) -> PolicySet:
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: PolicySet) -> None:
+        self._policy = policy
+        self._plans: dict[tuple[str, str, tuple[tuple[str, str], ...]], HostPlan] = {}
+        self.suppressor.maintenance = policy.maintenance
+        self.suppressor.inhibit = policy.inhibit
+
+    def plan(self, host_id: str, region: str, labels: dict[str, str]) -> HostPlan:
+        key = (host_id, region, tuple(sorted(labels.items())))
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > 100_000:  # hosts come and go; never grow without bound
+                self._plans.clear()
+            plan = self._plans[key] = _compile(self.policy, host_id, region, labels)
+        return plan
+
+    def evaluate(self, event: EvaluatedEvent, state: HostState) -> Result:
+        """Run every applicable rule over ``event``, updating ``state`` in place."""
+        result = Result()
+        plan = self.plan(event.host_id, event.region, event.labels)
+        if isinstance(event, ProcessEvent):
+            if event.kind == "start":
+                self._schedules(plan, event, state, result, started_group=event.group)
+            return result
+        samples = samples_of(event)
+        for key, value in samples.values.items():
+            self._sample(plan, samples, key, value, state, result)
+        if isinstance(event, ProcessSummary) and plan.schedules:
+            self._schedules(plan, event, state, result, samples=samples)
+        for rule in plan.groups:
+            contribution = samples.values.get(rule.metric)
+            if contribution is not None:
+                result.group_samples.append(GroupSample(rule.name, event.host_id, contribution, event.ts))
+        return result
+
+    def _sample(self, plan: HostPlan, samples: Samples, key: str, value: float, state: HostState, out: Result) -> None:
+        known_map = state.alerts.get(key)
+        known = list(known_map) if known_map else []
+        for series in plan.series_for(key):
+            current = value
+            if series.window_s > 0:
+                wkey = f"{key}|{series.window_s:g}"
+                window = state.windows.get(wkey)
+                if window is None:
+                    window = state.windows[wkey] = Window()
+                # a sum is unchanged by zeros: keep only the non-zero points (log counts are
+                # mostly zero, and a day-long absence window would otherwise hold every one)
+                if window.push(samples.ts, value, series.window_s, keep=value != 0 or series.agg != "sum"):
+                    out.changed = True
+                if window.covers(samples.ts, series.window_s, samples.interval_s):
+                    current = aggregate([v for _, v in window.points], series.agg)
+                else:
+                    current = math.nan  # not watched for a whole window yet: no judgement
+            for rule in series.candidates(current):
+                if rule.name not in known:
+                    self._step(rule, key, current, samples, state, out)
+            if known:
+                for name in known:
+                    known_rule = plan.rules.get(name)
+                    if (
+                        known_rule is not None
+                        and known_rule.window_s == series.window_s
+                        and known_rule.agg == series.agg
+                    ):
+                        self._step(known_rule, key, current, samples, state, out)
+        if known:
+            for name in [n for n in known if n not in plan.rules]:
+                self._retire(name, key, samples, state, out)  # rule removed or scope changed
+
+    def _step(self, rule: MetricRule, key: str, value: float, samples: Samples, state: HostState, out: Result) -> None:
+        by_rule = state.alerts.get(key)
+        st = by_rule.get(rule.name) if by_rule else None
+        if st is None:
+            st = AlertState()
+        crossed = rule.breach(value, st.active_rank) if not math.isnan(value) else None
+        if crossed is None and st.idle:
+            return
+        fp = rule.fingerprint(samples.host_id, key)
+        if self.announced is not None:
+            sync(st, self.announced(fp))
+        labels = self._labels(rule.name, rule.kind, rule.labels, samples, key, crossed or st)
+        suppressed = crossed is not None and self.suppressor.reason(labels, samples.ts, fp) is not None
+        notice = advance(st, crossed, value, samples.ts, rule.for_s, rule.notify, suppressed)
+        self._store(state.alerts, key, rule.name, st)
+        out.changed = True
+        if notice is not None:
+            out.alerts.append(self._alert(rule.name, rule.kind, rule.notify, fp, key, notice, samples, labels))
+
+    def _retire(self, name: str, key: str, samples: Samples, state: HostState, out: Result) -> None:
+        st = state.alerts[key].pop(name)
+        if not state.alerts[key]:
+            del state.alerts[key]
+        out.changed = True
+        fp = short_hash(name, samples.host_id, key)
+        if self.announced is not None:
+            sync(st, self.announced(fp))
+        if st.announced:
+            notice = Notice("resolved", st.announced, st.announced_since, samples.ts, math.nan, st.threshold)
+            labels = self._labels(name, "metric", (), samples, key, st)
+            out.alerts.append(self._alert(name, "metric", Notify(), fp, key, notice, samples, labels))
+
+    @staticmethod
+    def _store(table: dict[str, dict[str, AlertState]], key: str, name: str, st: AlertState) -> None:
+        if st.idle:
+            by_rule = table.get(key)
+            if by_rule is not None:
+                by_rule.pop(name, None)
+                if not by_rule:
+                    del table[key]
+        else:
+            table.setdefault(key, {})[name] = st
+
+    # --- schedules -------------------------------------------------------------------------
+
+    def _schedules(
+        self,
+        plan: HostPlan,
+        event: ProcessSummary | ProcessEvent,
+        state: HostState,
+        out: Result,
+        samples: Samples | None = None,
+        started_group: str | None = None,
+    ) -> None:
+        now = event.ts
+        ctx = samples or Samples(event.host_id, event.region, now, 0.0, {}, event.labels)
+        for rule in plan.schedules:
+            if started_group is not None and rule.group != started_group:
                 continue
-            alert = None if transition is None else make_alert(rule, batch, key, fp, transition)
-            outcomes.append(Outcome(fp, after, alert))
-    return outcomes
+            sst = state.schedules.get(rule.name)
+            if sst is None:
+                if samples is None:
+                    continue  # start observations only from a process summary
+                sst = state.schedules[rule.name] = ScheduleState(watching_since=now)
+                out.changed = True
+            running = started_group is not None or ctx.values.get(f"{PROC_COUNT}:{rule.group}", 0.0) > 0
+            if running and sst.last_run < now:
+                sst.last_run = now
+                out.changed = True
+            window_start = cron.last_start(rule.cron, rule.timezone, now)
+            if now < window_start + rule.within_s:
+                # inside a window: judge the one before it (unless already seen since)
+                window_start = cron.last_start(rule.cron, rule.timezone, window_start - 1)
+            missed = sst.watching_since <= window_start and sst.last_run < window_start
+            bound = Threshold("min", 1.0, rule.severity, 1.0)
+            key = f"{PROC_COUNT}:{rule.group}"
+            fp = short_hash(rule.name, event.host_id, key)
+            crossed = bound if missed else None
+            if crossed is None and sst.missed.idle:
+                continue
+            if self.announced is not None:
+                sync(sst.missed, self.announced(fp))
+            labels = self._labels(rule.name, rule.kind, rule.labels, ctx, key, bound)
+            suppressed = missed and self.suppressor.reason(labels, now, fp) is not None
+            notice = advance(sst.missed, crossed, 0.0 if missed else 1.0, now, 0.0, rule.notify, suppressed)
+            out.changed = True
+            if notice is not None:
+                out.alerts.append(self._alert(rule.name, rule.kind, rule.notify, fp, key, notice, ctx, labels))
+
+    # --- alerts ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _labels(
+        rule: str,
+        kind: str,
+        rule_labels: Iterable[tuple[str, str]],
+        samples: Samples,
+        key: str,
+        sev: Threshold | AlertState,
+    ) -> dict[str, str]:
+        severity = sev.severity if isinstance(sev, Threshold) else (sev.severity or sev.announced)
+        return alert_labels(
+            samples.labels,
+            rule_labels,
+            rule=rule,
+            kind=kind,
+            severity=severity,
+            host_id=samples.host_id,
+            region=samples.region,
+            metric=key,
+        )
+
+    def _alert(
+        self,
+        rule: str,
+        kind: str,
+        notify: Notify,
+        fp: str,
+        key: str,
+        notice: Notice,
+        samples: Samples,
+        labels: dict[str, str],
+    ) -> Alert:
+        labels["severity"] = notice.severity
+        self.suppressor.note_firing(fp, labels if notice.state == "firing" else None)
+        fields = {
+            "rule": rule,
+            "host": samples.host_id,
+            "region": samples.region,
+            "metric": key,
+            "value": notice.value,
+            "threshold": notice.threshold,
+            "severity": notice.severity,
+            "labels": labels,
+        }
+        return Alert(
+            fingerprint=fp,
+            rule=rule,
+            state=notice.state,  # type: ignore[arg-type]
+            severity=notice.severity,
+            host_id=samples.host_id,
+            region=samples.region,
+            metric=key,
+            value=notice.value,
+            threshold=notice.threshold,
+            started_at=notice.started_at,
+            at=notice.at,
+            summary=render(notify.summary, fields),
+            event_id=event_id(fp, notice),
+            labels={k: v for k, v in labels.items() if k not in _ALERT_FIELDS},
+            kind=kind,
+            transition=notice.transition,
+            annotations={name: render(template, fields) for name, template in notify.annotations},
+        )
 
 
-def make_alert(rule: ThresholdRule, batch: MetricBatch, metric_key: str, fp: str, tr: Transition) -> Alert:
-    """The wire event for a transition; its id is deterministic so replays can be deduped."""
-    event_id = hashlib.blake2b(
-        f"{fp}\x00{tr.state}\x00{tr.started_at!r}".encode(), digest_size=12
-    ).hexdigest()
-    return Alert(
-        fingerprint=fp,
-        rule=rule.name,
-        state=tr.state,
-        severity=rule.severity,
-        host_id=batch.host_id,
-        region=batch.region,
-        metric=metric_key,
-        value=tr.value,
-        threshold=tr.threshold,
-        started_at=tr.started_at,
-        at=tr.at,
-        summary=rule.render_summary(batch.host_id, metric_key, tr.value, tr.threshold),
-        event_id=event_id,
-        labels=dict(batch.labels),
-    )
+_ALERT_FIELDS = frozenset({"rule", "kind", "severity", "host_id", "region", "metric"})
+
+
+def event_id(fp: str, notice: Notice) -> str:
+    """Deterministic: a replayed evaluation produces the same id, so stores can dedupe."""
+    return short_hash(fp, notice.transition, notice.severity, repr(notice.started_at), repr(notice.at), size=12)
+
+
+def render(template: str, fields: dict[str, Any]) -> str:
+    """A summary/annotation template; a template that cannot be filled is shown as written."""
+    try:
+        return template.format(**fields)
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+        return template
+
+
+def severity_rank(name: str) -> int:
+    return SEVERITY_RANK.get(name, 0)

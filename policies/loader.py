@@ -1,35 +1,66 @@
 """Load and validate policy files (YAML); every error names ``file:line`` and what to fix.
 
-A policy file holds a ``rules`` list. Each rule either writes the condition as one line::
+A policy file may hold ``rules``, ``maintenance`` and ``inhibit`` lists. A rule's kind is
+given by the key that introduces it (``policies/examples/`` shows each in use):
 
-    - name: high_cpu
-      when: cpu_pct > 90 for 60s
-
-or gives the min/max sides explicitly::
-
-    - name: disk_low
-      metric: disk_free_bytes
-      min: 1e9
-      for: 5m
+* ``when: "cpu_pct > 90 for 60s"`` or ``metric:`` with ``max``/``min`` — a metric rule;
+  each side is a number (with ``severity``) or ``{warning: 80, critical: 95}``; optional
+  ``agg`` (last/avg/min/max/p95) over ``window``, ``for``, ``hysteresis`` (a margin) or
+  ``recover`` (explicit points), ``scope``, ``labels``, ``annotations``, ``summary``,
+  ``renotify``, ``flap``;
+* ``process: nginx`` with ``count``, ``cpu_pct``, ``rss_bytes`` min/max over ``window``;
+* ``schedule: "0 2 * * *"`` with ``process``, ``within`` and optional ``max_runtime``;
+* ``log: <agent log rule>`` with ``at_least: N`` ``within: W``, or ``absent_for: W``;
+* ``group: {metric: cpu_pct, agg: avg}`` or ``group: {running: nginx}`` with max/min,
+  ``stale`` and optional ``scale: {out_above, in_below, cooldown}``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from policies.model import SEVERITIES, ThresholdRule, parse_duration
+from policies import cron
+from policies.model import (
+    AGGREGATIONS,
+    EVERYWHERE,
+    SEVERITIES,
+    GroupRule,
+    InhibitRule,
+    LabelMatch,
+    MaintenanceWindow,
+    MetricRule,
+    Notify,
+    PolicySet,
+    ScaleSpec,
+    ScheduleRule,
+    Selector,
+    Threshold,
+    parse_duration,
+)
+from policies.samples import LOG_COUNT, PROC_AGE, PROC_COUNT, PROC_CPU, PROC_RSS
 
 _WHEN = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][\w.]*(?::\S+)?)\s*(?P<op>[<>])\s*(?P<threshold>\S+)"
     r"(?:\s+for\s+(?P<for>\S+))?\s*$"
 )
-_RULE_KEYS = {"name", "when", "metric", "max", "min", "for", "severity", "summary"}
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_COMMON = {"name", "scope", "labels", "annotations", "summary", "renotify", "flap", "severity"}
+_KEYS = {
+    "metric": _COMMON | {"when", "metric", "max", "min", "for", "agg", "window", "hysteresis", "recover"},
+    "process": _COMMON | {"process", "count", "cpu_pct", "rss_bytes", "window", "for", "hysteresis"},
+    "schedule": _COMMON | {"schedule", "process", "within", "max_runtime", "timezone"},
+    "log": _COMMON | {"log", "at_least", "within", "absent_for", "for"},
+    "group": _COMMON | {"group", "max", "min", "for", "stale", "scale", "hysteresis", "recover"},
+}
+_FILE_KEYS = {"rules", "maintenance", "inhibit"}
+DEFAULT_PROCESS_WINDOW_S = 60.0
 
 
 class PolicyError(ValueError):
@@ -45,6 +76,9 @@ class _Mapping(dict[str, Any]):
 
     line: int
     key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -63,42 +97,47 @@ _LineLoader.add_constructor(
 )
 
 
-def load_policy_text(text: str, origin: str = "<policy>") -> list[ThresholdRule]:
-    """Parse one policy document; raises :class:`PolicyError` listing every problem found."""
-    try:
-        doc = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{origin}:{mark.line + 1}" if mark is not None else origin
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError([f"{where}: invalid YAML: {reason}"]) from None
-    if doc is None:
-        return []
-    if not isinstance(doc, _Mapping) or set(doc) - {"rules"}:
-        line = doc.line if isinstance(doc, _Mapping) else 1
-        raise PolicyError([f"{origin}:{line}: a policy file is a mapping with one key, 'rules'"])
-    rules_raw = doc.get("rules") or []
-    if not isinstance(rules_raw, list):
-        raise PolicyError([f"{origin}:{doc.key_lines.get('rules', 1)}: 'rules' must be a list"])
+class _Problem(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
 
+
+# --- entry points --------------------------------------------------------------------------
+
+
+def load_policy_text(text: str, origin: str = "<policy>") -> PolicySet:
+    """Parse one policy document; raises :class:`PolicyError` listing every problem found."""
+    return load_policy_texts({origin: text})
+
+
+def load_policy_texts(files: dict[str, str]) -> PolicySet:
+    """Parse a whole policy set given as ``{file name: text}`` (what ``policy apply`` publishes)."""
     problems: list[str] = []
-    rules: list[ThresholdRule] = []
-    for raw in rules_raw:
-        if not isinstance(raw, _Mapping):
-            problems.append(f"{origin}:{doc.key_lines.get('rules', 1)}: each rule must be a mapping")
-            continue
-        try:
-            rules.append(_rule(raw, origin))
-        except _RuleProblem as exc:
-            problems.append(f"{origin}:{exc.line}: {exc.message}")
-    problems.extend(_duplicate_names(rules))
+    parts: dict[str, list[Any]] = {"metric": [], "schedule": [], "group": [], "maintenance": [], "inhibit": []}
+    for origin in sorted(files):
+        problems.extend(_load_document(files[origin], origin, parts))
+    rules = [*parts["metric"], *parts["schedule"], *parts["group"]]
+    problems.extend(_duplicates(rules, "rule"))
+    problems.extend(_duplicates(parts["maintenance"], "maintenance window"))
+    problems.extend(_duplicates(parts["inhibit"], "inhibit rule"))
     if problems:
         raise PolicyError(problems)
-    return rules
+    digest = hashlib.sha256()
+    for origin in sorted(files):
+        digest.update(origin.encode() + b"\x00" + files[origin].encode() + b"\x00")
+    return PolicySet(
+        metric_rules=tuple(parts["metric"]),
+        schedule_rules=tuple(parts["schedule"]),
+        group_rules=tuple(parts["group"]),
+        maintenance=tuple(parts["maintenance"]),
+        inhibit=tuple(parts["inhibit"]),
+        version=digest.hexdigest()[:12],
+    )
 
 
-def load_policy_path(path: str | Path) -> list[ThresholdRule]:
-    """Load a policy file, or every ``*.yaml``/``*.yml`` file of a directory (sorted)."""
+def policy_files(path: str | Path) -> dict[str, str]:
+    """``{file name: text}`` of a policy file, or of every ``*.yaml``/``*.yml`` in a directory."""
     path = Path(path)
     if path.is_dir():
         files = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
@@ -106,122 +145,620 @@ def load_policy_path(path: str | Path) -> list[ThresholdRule]:
         files = [path]
     else:
         raise PolicyError([f"{path}: no such file or directory"])
-    problems: list[str] = []
-    rules: list[ThresholdRule] = []
+    texts: dict[str, str] = {}
+    problems = []
     for file in files:
         try:
-            rules.extend(load_policy_text(file.read_text(encoding="utf-8"), str(file)))
-        except PolicyError as exc:
-            problems.extend(exc.problems)
+            texts[str(file)] = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{file}: cannot read: {exc}")
-    problems.extend(_duplicate_names(rules))
     if problems:
         raise PolicyError(problems)
-    return rules
+    return texts
 
 
-def _duplicate_names(rules: list[ThresholdRule]) -> list[str]:
-    first: dict[str, str] = {}
-    problems = []
-    for rule in rules:
-        if rule.name in first:
-            problems.append(f"{rule.source}: rule name {rule.name!r} already used at {first[rule.name]}")
-        first.setdefault(rule.name, rule.source)
+def load_policy_path(path: str | Path) -> PolicySet:
+    """Load a policy file or directory."""
+    return load_policy_texts(policy_files(path))
+
+
+# --- documents -----------------------------------------------------------------------------
+
+
+def _load_document(text: str, origin: str, parts: dict[str, list[Any]]) -> list[str]:
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{origin}:{mark.line + 1}" if mark is not None else origin
+        reason = getattr(exc, "problem", None) or str(exc)
+        return [f"{where}: invalid YAML: {reason}"]
+    if doc is None:
+        return []
+    if not isinstance(doc, _Mapping) or set(map(str, doc)) - _FILE_KEYS:
+        line = doc.line if isinstance(doc, _Mapping) else 1
+        extra = sorted(set(map(str, doc)) - _FILE_KEYS) if isinstance(doc, _Mapping) else []
+        if extra:
+            line = doc.line_of(extra[0])
+        return [f"{origin}:{line}: a policy file is a mapping of {', '.join(sorted(_FILE_KEYS))}"]
+    problems: list[str] = []
+    sections: list[tuple[str, Callable[[_Mapping, str], list[Any]]]] = [
+        ("rules", _rule),
+        ("maintenance", _maintenance),
+        ("inhibit", _inhibit),
+    ]
+    for section, build in sections:
+        raw_list = doc.get(section) or []
+        if not isinstance(raw_list, list):
+            problems.append(f"{origin}:{doc.line_of(section)}: {section!r} must be a list")
+            continue
+        for raw in raw_list:
+            if not isinstance(raw, _Mapping):
+                problems.append(f"{origin}:{doc.line_of(section)}: each entry of {section!r} must be a mapping")
+                continue
+            try:
+                for item in build(raw, origin):
+                    kind = section if section != "rules" else _kind_of_built(item)
+                    parts[kind].append(item)
+            except _Problem as exc:
+                problems.append(f"{origin}:{exc.line}: {exc.message}")
     return problems
 
 
-class _RuleProblem(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line, self.message = line, message
+def _kind_of_built(item: Any) -> str:
+    if isinstance(item, ScheduleRule):
+        return "schedule"
+    if isinstance(item, GroupRule):
+        return "group"
+    return "metric"
 
 
-def _rule(raw: _Mapping, origin: str) -> ThresholdRule:
-    def line_of(key: str) -> int:
-        return raw.key_lines.get(key, raw.line)
+def _duplicates(items: list[Any], what: str) -> list[str]:
+    first: dict[str, str] = {}
+    problems = []
+    for item in items:
+        if item.name in first:
+            problems.append(f"{item.source}: {what} name {item.name!r} already used at {first[item.name]}")
+        first.setdefault(item.name, item.source)
+    return problems
 
-    unknown = sorted(set(map(str, raw)) - _RULE_KEYS)
-    if unknown:
-        raise _RuleProblem(
-            line_of(unknown[0]), f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_RULE_KEYS))})"
-        )
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+def _rule(raw: _Mapping, origin: str) -> list[Any]:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise _RuleProblem(line_of("name"), "every rule needs a 'name' of letters, digits, '_', '.', '-'")
+        raise _Problem(raw.line_of("name"), "every rule needs a 'name' of letters, digits, '_', '.', '-'")
+    if "schedule" in raw:
+        kind = "schedule"
+    elif "group" in raw:
+        kind = "group"
+    elif "log" in raw:
+        kind = "log"
+    elif "process" in raw:
+        kind = "process"
+    elif "when" in raw or "metric" in raw:
+        kind = "metric"
+    else:
+        raise _Problem(
+            raw.line, f"rule {name!r}: say what it watches: 'when'/'metric', 'process', 'schedule', 'log' or 'group'"
+        )
+    unknown = sorted(set(map(str, raw)) - _KEYS[kind])
+    if unknown:
+        raise _Problem(
+            raw.line_of(unknown[0]),
+            f"rule {name!r}: unknown key {unknown[0]!r} for a {kind} rule (allowed: {', '.join(sorted(_KEYS[kind]))})",
+        )
+    ctx = _Ctx(raw, name, f"{origin}:{raw.line}")
+    builders: dict[str, Callable[[_Ctx], list[Any]]] = {
+        "metric": _metric_rule,
+        "process": _process_rules,
+        "schedule": _schedule_rules,
+        "log": _log_rule,
+        "group": _group_rule,
+    }
+    return builders[kind](ctx)
 
-    fields: dict[str, Any] = {"name": name, "source": f"{origin}:{raw.line}"}
+
+class _Ctx:
+    """One raw rule and helpers that turn its keys into values or line-numbered problems."""
+
+    def __init__(self, raw: _Mapping, name: str, source: str) -> None:
+        self.raw, self.name, self.source = raw, name, source
+
+    def fail(self, key: str, message: str, node: Any = None) -> _Problem:
+        line = node.line if isinstance(node, _Mapping) else self.raw.line_of(key)
+        return _Problem(line, f"rule {self.name!r}: {message}")
+
+    def duration(self, key: str, default: float = 0.0) -> float:
+        if key not in self.raw:
+            return default
+        try:
+            return parse_duration(self.raw[key])
+        except (ValueError, TypeError) as exc:
+            raise self.fail(key, f"'{key}': {exc}") from None
+
+    def number(self, value: Any, key: str, what: str) -> float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise self.fail(key, f"{what} must be a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(key, f"{what} must be a finite number, got {value!r}")
+        return float(value)
+
+    def string(self, key: str, default: str | None = None) -> str:
+        value = self.raw.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"'{key}' must be a non-empty string")
+        return value
+
+    def severity(self) -> str:
+        severity = self.raw.get("severity", "warning")
+        if severity not in SEVERITIES:
+            raise self.fail("severity", f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+        return str(severity)
+
+    def labels(self, key: str = "labels") -> tuple[tuple[str, str], ...]:
+        value = self.raw.get(key) or {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise self.fail(key, f"'{key}' must be a mapping of names to strings")
+        return tuple((k, str(v)) for k, v in value.items())
+
+    def notify(self, default_summary: str | None = None) -> Notify:
+        fields: dict[str, Any] = {}
+        if "renotify" in self.raw:
+            fields["renotify_s"] = self.duration("renotify")
+        flap = self.raw.get("flap")
+        if flap is not None:
+            if not isinstance(flap, _Mapping) or set(map(str, flap)) - {"window", "changes"}:
+                raise self.fail("flap", "'flap' is a mapping of 'window' (duration) and 'changes' (count, 0 = off)")
+            if "window" in flap:
+                fields["flap_window_s"] = _Ctx(flap, self.name, self.source).duration("window")
+            if "changes" in flap:
+                changes = flap["changes"]
+                if isinstance(changes, bool) or not isinstance(changes, int) or changes < 0:
+                    raise self.fail("flap", "'flap.changes' must be a whole number >= 0", flap)
+                fields["flap_changes"] = changes
+        summary = self.raw.get("summary", default_summary)
+        if summary is not None:
+            if not isinstance(summary, str):
+                raise self.fail("summary", "'summary' must be a string")
+            _check_template(self, "summary", summary)
+            fields["summary"] = summary
+        annotations = self.labels("annotations")
+        for _key, template in annotations:
+            _check_template(self, "annotations", template)
+        fields["annotations"] = annotations
+        return Notify(**fields)
+
+    def selector(self) -> Selector:
+        return _selector(self.raw.get("scope"), self, "scope") if "scope" in self.raw else EVERYWHERE
+
+    def thresholds(self, value_key: str = "") -> tuple[Threshold, ...]:
+        """``max``/``min`` of the rule (or of the mapping under ``value_key``), with recovery points."""
+        node = self.raw if not value_key else self.raw[value_key]
+        return _thresholds(self, node, value_key or "max")
+
+
+_TEMPLATE_FIELDS = {
+    "rule": "r",
+    "host": "h",
+    "region": "eu",
+    "metric": "m",
+    "value": 1.0,
+    "threshold": 1.0,
+    "severity": "warning",
+    "labels": {},
+}
+
+
+def _check_template(ctx: _Ctx, key: str, template: str) -> None:
+    try:
+        template.format(**_TEMPLATE_FIELDS)
+    except KeyError as exc:
+        if exc.args and exc.args[0] in _TEMPLATE_FIELDS:
+            return
+        if isinstance(exc.args[0], str) and "labels" in template:
+            return  # {labels[team]}: a label the host may or may not have
+        raise ctx.fail(
+            key, f"bad template {template!r}: unknown field {exc}; fields: {', '.join(_TEMPLATE_FIELDS)}"
+        ) from None
+    except (IndexError, ValueError, AttributeError) as exc:
+        raise ctx.fail(key, f"bad template {template!r}: {exc}") from None
+
+
+def _thresholds(ctx: _Ctx, node: _Mapping, key_for_line: str, inclusive: bool = False) -> tuple[Threshold, ...]:
+    severity = ctx.severity()
+    margin = 0.0
+    if "hysteresis" in ctx.raw:
+        margin = ctx.number(ctx.raw["hysteresis"], "hysteresis", "'hysteresis'")
+        if margin < 0:
+            raise ctx.fail("hysteresis", "'hysteresis' must be >= 0")
+    recover = ctx.raw.get("recover")
+    if recover is not None and not isinstance(recover, _Mapping):
+        raise ctx.fail("recover", "'recover' is a mapping like {max: 85} or {max: {warning: 75, critical: 85}}")
+    out: list[Threshold] = []
+    for side in ("max", "min"):
+        if side not in node:
+            continue
+        levels = _levels(ctx, node[side], side, severity)
+        explicit = _levels(ctx, recover[side], side, severity) if recover and side in recover else {}
+        for sev, value in levels.items():
+            back = explicit.get(sev, value - margin if side == "max" else value + margin)
+            if (side == "max" and back > value) or (side == "min" and back < value):
+                raise ctx.fail("recover", f"recovery point {back:g} of {side} {sev} is beyond its threshold {value:g}")
+            out.append(Threshold(side, value, sev, back, inclusive))
+    if not out:
+        raise ctx.fail(key_for_line, "give 'max', 'min' or both", node)
+    maxes = [t.value for t in out if t.side == "max"]
+    mins = [t.value for t in out if t.side == "min"]
+    if maxes and mins and max(mins) > min(maxes):
+        raise ctx.fail("min", f"min {max(mins):g} is above max {min(maxes):g}")
+    return tuple(out)
+
+
+def _levels(ctx: _Ctx, value: Any, side: str, severity: str) -> dict[str, float]:
+    if isinstance(value, _Mapping):
+        unknown = sorted(set(map(str, value)) - set(SEVERITIES))
+        if unknown or not value:
+            raise ctx.fail(side, f"'{side}' levels are severities ({', '.join(SEVERITIES)}) with numbers", value)
+        levels = {str(s): ctx.number(v, side, f"'{side}.{s}'") for s, v in value.items()}
+        ordered = [levels[s] for s in SEVERITIES if s in levels]
+        monotone = ordered == sorted(ordered) if side == "max" else ordered == sorted(ordered, reverse=True)
+        if not monotone:
+            raise ctx.fail(side, f"'{side}' levels must get stricter with severity ({', '.join(SEVERITIES)})", value)
+        return levels
+    return {severity: ctx.number(value, side, f"'{side}'")}
+
+
+def _metric_rule(ctx: _Ctx) -> list[Any]:
+    raw = ctx.raw
+    fields: dict[str, Any] = {}
+    node: _Mapping = raw
     if "when" in raw:
         if {"metric", "min", "max"} & set(raw):
-            raise _RuleProblem(
-                line_of("when"), f"rule {name!r}: use either 'when' or 'metric' with 'min'/'max', not both"
-            )
+            raise ctx.fail("when", "use either 'when' or 'metric' with 'min'/'max', not both")
         when = raw["when"]
         match = _WHEN.match(when) if isinstance(when, str) else None
         if not match:
-            raise _RuleProblem(
-                line_of("when"),
-                f"rule {name!r}: cannot read when: {when!r} (expected e.g. 'cpu_pct > 90 for 60s')",
-            )
-        fields["metric"] = match["metric"]
-        threshold = _number(match["threshold"], line_of("when"), f"rule {name!r}: threshold")
-        fields["max" if match["op"] == ">" else "min"] = threshold
+            raise ctx.fail("when", f"cannot read when: {when!r} (expected e.g. 'cpu_pct > 90 for 60s')")
+        metric = match["metric"]
+        node = _Mapping({"max" if match["op"] == ">" else "min": match["threshold"]})
+        node.line, node.key_lines = raw.line, {}
         if match["for"] is not None:
             if "for" in raw:
-                raise _RuleProblem(
-                    line_of("for"), f"rule {name!r}: 'for' given twice (in 'when' and as a key)"
-                )
-            fields["for_s"] = _duration(match["for"], line_of("when"), name)
+                raise ctx.fail("for", "'for' given twice (in 'when' and as a key)")
+            try:
+                fields["for_s"] = parse_duration(match["for"])
+            except ValueError as exc:
+                raise ctx.fail("when", str(exc)) from None
     else:
-        metric = raw.get("metric")
-        if not isinstance(metric, str) or not metric:
-            raise _RuleProblem(line_of("metric"), f"rule {name!r}: needs 'when' or 'metric'")
-        fields["metric"] = metric
-        for side in ("max", "min"):
-            if side in raw:
-                fields[side] = _number(raw[side], line_of(side), f"rule {name!r}: '{side}'")
-        if "max" not in fields and "min" not in fields:
-            raise _RuleProblem(raw.line, f"rule {name!r}: give 'max', 'min' or both")
-        if "max" in fields and "min" in fields and fields["min"] > fields["max"]:
-            raise _RuleProblem(
-                line_of("min"), f"rule {name!r}: min {fields['min']:g} is above max {fields['max']:g}"
+        metric = ctx.string("metric")
+    agg = raw.get("agg", "last" if "window" not in raw else "avg")
+    if agg not in AGGREGATIONS:
+        raise ctx.fail("agg", f"'agg' must be one of {', '.join(AGGREGATIONS)}, got {agg!r}")
+    window_s = ctx.duration("window")
+    if agg != "last" and window_s <= 0:
+        raise ctx.fail("agg", f"'agg: {agg}' needs a 'window'")
+    fields.setdefault("for_s", ctx.duration("for"))
+    return [
+        MetricRule(
+            name=ctx.name,
+            metric=metric,
+            thresholds=_thresholds(ctx, node, "metric"),
+            agg=agg,
+            window_s=window_s,
+            selector=ctx.selector(),
+            labels=ctx.labels(),
+            notify=ctx.notify(),
+            source=ctx.source,
+            **fields,
+        )
+    ]
+
+
+_PROCESS_FIGURES = {"count": PROC_COUNT, "cpu_pct": PROC_CPU, "rss_bytes": PROC_RSS}
+
+
+def _process_rules(ctx: _Ctx) -> list[Any]:
+    """One metric rule per figure and side; counts are judged over a window.
+
+    A count's min side sees the window's *max* and its max side the window's *min*: only a
+    breach held through the whole window counts, so one missed or odd sample is not an alert.
+    """
+    group = ctx.string("process")
+    window_s = ctx.duration("window", DEFAULT_PROCESS_WINDOW_S)
+    figures = [f for f in _PROCESS_FIGURES if f in ctx.raw]
+    if not figures:
+        raise ctx.fail("process", "give at least one of 'count', 'cpu_pct', 'rss_bytes' with min/max")
+    rules: list[Any] = []
+    notify = ctx.notify(
+        f"{{rule}}: process group {group} {{metric}}={{value:g}} on {{host}} (threshold {{threshold:g}})"
+    )
+    for figure in figures:
+        node = ctx.raw[figure]
+        if not isinstance(node, _Mapping):
+            raise ctx.fail(figure, f"'{figure}' is a mapping like {{min: 2, max: 16}}")
+        unknown = sorted(set(map(str, node)) - {"min", "max"})
+        if unknown:
+            raise ctx.fail(figure, f"'{figure}' takes 'min' and 'max', not {unknown[0]!r}", node)
+        for bound in _thresholds(ctx, node, figure):
+            side_agg = "max" if bound.side == "min" else "min"
+            rules.append(
+                MetricRule(
+                    name=f"{ctx.name}.{figure}_{bound.side}_{bound.severity}",
+                    metric=f"{_PROCESS_FIGURES[figure]}:{group}",
+                    thresholds=(bound,),
+                    kind="process",
+                    agg=side_agg if window_s > 0 else "last",
+                    window_s=window_s,
+                    for_s=ctx.duration("for"),
+                    selector=ctx.selector(),
+                    labels=(*ctx.labels(), ("group", group)),
+                    notify=notify,
+                    source=ctx.source,
+                )
             )
-    if "for" in raw:
-        fields["for_s"] = _duration(raw["for"], line_of("for"), name)
-    if "severity" in raw:
-        if raw["severity"] not in SEVERITIES:
-            raise _RuleProblem(
-                line_of("severity"), f"rule {name!r}: severity must be one of {', '.join(SEVERITIES)}"
-            )
-        fields["severity"] = raw["severity"]
-    if "summary" in raw:
-        if not isinstance(raw["summary"], str):
-            raise _RuleProblem(line_of("summary"), f"rule {name!r}: 'summary' must be a string")
-        fields["summary"] = raw["summary"]
-    rule = ThresholdRule(**fields)
+    return _merge_levels(rules)
+
+
+def _merge_levels(rules: list[MetricRule]) -> list[Any]:
+    """Rules differing only in severity become one rule with levels (one alert escalates)."""
+    merged: dict[tuple[str, str], MetricRule] = {}
+    for rule in rules:
+        figure_side = rule.name.rsplit("_", 1)[0]
+        key = (figure_side, rule.metric)
+        if key in merged:
+            first = merged[key]
+            merged[key] = MetricRule(**{**first.__dict__, "thresholds": first.thresholds + rule.thresholds})
+        else:
+            merged[key] = MetricRule(**{**rule.__dict__, "name": figure_side})
+    return list(merged.values())
+
+
+def _schedule_rules(ctx: _Ctx) -> list[Any]:
+    expr = ctx.string("schedule")
+    timezone = ctx.string("timezone", "UTC")
     try:
-        rule.render_summary("host", rule.metric, 1.0, 1.0)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise _RuleProblem(
-            line_of("summary"),
-            f"rule {name!r}: bad summary template ({exc!r}); fields: rule, host, metric, value, threshold",
-        ) from None
-    return rule
+        cron.check(expr, timezone)
+    except ValueError as exc:
+        raise ctx.fail("timezone" if "zone" in str(exc) else "schedule", str(exc)) from None
+    group = ctx.string("process")
+    if "within" not in ctx.raw:
+        raise ctx.fail("schedule", "needs 'within': how long after the scheduled time the run may start")
+    within_s = ctx.duration("within")
+    if within_s <= 0:
+        raise ctx.fail("within", "'within' must be > 0")
+    notify = ctx.notify(f"{{rule}}: {group} did not run in its window ({expr}, within {ctx.raw['within']}) on {{host}}")
+    rules: list[Any] = [
+        ScheduleRule(
+            name=ctx.name,
+            group=group,
+            cron=expr,
+            within_s=within_s,
+            timezone=timezone,
+            severity=ctx.severity(),
+            selector=ctx.selector(),
+            labels=(*ctx.labels(), ("group", group)),
+            notify=notify,
+            source=ctx.source,
+        )
+    ]
+    if "max_runtime" in ctx.raw:
+        limit = ctx.duration("max_runtime")
+        rules.append(
+            MetricRule(
+                name=f"{ctx.name}.runtime",
+                metric=f"{PROC_AGE}:{group}",
+                thresholds=(Threshold("max", limit, ctx.severity(), limit),),
+                kind="schedule",
+                selector=ctx.selector(),
+                labels=(*ctx.labels(), ("group", group)),
+                notify=ctx.notify(f"{{rule}}: {group} has run {{value:.0f}}s on {{host}} (limit {{threshold:g}}s)"),
+                source=ctx.source,
+            )
+        )
+    return rules
 
 
-def _number(value: Any, line: int, what: str) -> float:
+def _log_rule(ctx: _Ctx) -> list[Any]:
+    log_rule = ctx.string("log")
+    if ("at_least" in ctx.raw) == ("absent_for" in ctx.raw):
+        raise ctx.fail("log", "give either 'at_least' (with 'within') or 'absent_for'")
+    severity = ctx.severity()
+    if "at_least" in ctx.raw:
+        count = ctx.number(ctx.raw["at_least"], "at_least", "'at_least'")
+        if count < 1:
+            raise ctx.fail("at_least", "'at_least' must be >= 1")
+        if "within" not in ctx.raw:
+            raise ctx.fail("at_least", "'at_least' needs 'within' (the window the matches are counted in)")
+        window_s = ctx.duration("within")
+        bound = Threshold("max", count, severity, count - 1, inclusive=True)
+        summary = (
+            f"{{rule}}: {{value:g}} '{log_rule}' lines within {ctx.raw['within']} on {{host}}"
+            " (at least {threshold:g})"
+        )
+    else:
+        window_s = ctx.duration("absent_for")
+        bound = Threshold("min", 1.0, severity, 1.0)
+        summary = f"{{rule}}: no '{log_rule}' line for {ctx.raw['absent_for']} on {{host}}"
+    if window_s <= 0:
+        raise ctx.fail("within" if "within" in ctx.raw else "absent_for", "the window must be > 0")
+    return [
+        MetricRule(
+            name=ctx.name,
+            metric=f"{LOG_COUNT}:{log_rule}",
+            thresholds=(bound,),
+            kind="log",
+            agg="sum",
+            window_s=window_s,
+            for_s=ctx.duration("for"),
+            selector=ctx.selector(),
+            labels=ctx.labels(),
+            notify=ctx.notify(summary),
+            source=ctx.source,
+        )
+    ]
+
+
+def _group_rule(ctx: _Ctx) -> list[Any]:
+    spec = ctx.raw["group"]
+    if not isinstance(spec, _Mapping):
+        raise ctx.fail("group", "'group' is {metric: M, agg: avg|max|min|sum} or {running: <process group>}")
+    if "running" in spec:
+        if set(map(str, spec)) - {"running"}:
+            raise ctx.fail("group", "'group: {running: G}' takes nothing else", spec)
+        metric, agg = f"{PROC_COUNT}:{spec['running']}", "count"
+    else:
+        unknown = sorted(set(map(str, spec)) - {"metric", "agg"})
+        if unknown or not isinstance(spec.get("metric"), str):
+            raise ctx.fail("group", "'group' is {metric: M, agg: avg|max|min|sum} or {running: <process group>}", spec)
+        metric, agg = spec["metric"], spec.get("agg", "avg")
+        if agg not in ("avg", "max", "min", "sum"):
+            raise ctx.fail("group", f"group 'agg' must be avg, max, min or sum, got {agg!r}", spec)
+    scale = None
+    if "scale" in ctx.raw:
+        raw_scale = ctx.raw["scale"]
+        if not isinstance(raw_scale, _Mapping) or set(map(str, raw_scale)) - {"out_above", "in_below", "cooldown"}:
+            raise ctx.fail("scale", "'scale' is a mapping of out_above, in_below and cooldown")
+        sub = _Ctx(raw_scale, ctx.name, ctx.source)
+        out_above = (
+            sub.number(raw_scale["out_above"], "out_above", "'scale.out_above'") if "out_above" in raw_scale else None
+        )
+        in_below = (
+            sub.number(raw_scale["in_below"], "in_below", "'scale.in_below'") if "in_below" in raw_scale else None
+        )
+        if out_above is None and in_below is None:
+            raise ctx.fail("scale", "'scale' needs 'out_above', 'in_below' or both")
+        if out_above is not None and in_below is not None and in_below >= out_above:
+            raise ctx.fail("scale", "'scale.in_below' must be below 'scale.out_above'")
+        scale = ScaleSpec(out_above, in_below, sub.duration("cooldown", 600.0))
+    return [
+        GroupRule(
+            name=ctx.name,
+            metric=metric,
+            agg=agg,
+            thresholds=_thresholds(ctx, ctx.raw, "group"),
+            for_s=ctx.duration("for"),
+            stale_s=ctx.duration("stale", 120.0),
+            selector=ctx.selector(),
+            scale=scale,
+            labels=ctx.labels(),
+            notify=ctx.notify("{rule}: {metric} {value:g} across {host} (threshold {threshold:g})"),
+            source=ctx.source,
+        )
+    ]
+
+
+# --- scopes and matchers -------------------------------------------------------------------
+
+_MATCH_OPS = {"equals": "=", "not": "!=", "regex": "=~", "not_regex": "!~", "in": "in", "not_in": "not in"}
+
+
+def label_matchers(node: Any, ctx: _Ctx, key: str) -> tuple[LabelMatch, ...]:
+    """``{label: value | {equals|not|regex|not_regex: v} | {in|not_in: [..]}}`` -> matchers."""
+    if not isinstance(node, _Mapping):
+        raise ctx.fail(key, f"'{key}' must be a mapping of label names to values or conditions")
+    out: list[LabelMatch] = []
+    for label, cond in node.items():
+        if isinstance(cond, _Mapping):
+            if len(cond) != 1 or next(iter(cond)) not in _MATCH_OPS:
+                raise ctx.fail(key, f"label {label!r}: a condition is one of {', '.join(_MATCH_OPS)}", cond)
+            word, value = next(iter(cond.items()))
+            op = _MATCH_OPS[word]
+            if op in ("in", "not in"):
+                if not isinstance(value, list) or not value:
+                    raise ctx.fail(key, f"label {label!r}: '{word}' takes a list", cond)
+                out.append(LabelMatch(str(label), op, values=tuple(map(str, value))))  # type: ignore[arg-type]
+                continue
+            if op in ("=~", "!~"):
+                try:
+                    re.compile(str(value))
+                except re.error as exc:
+                    raise ctx.fail(key, f"label {label!r}: bad regex {value!r}: {exc}", cond) from None
+            out.append(LabelMatch(str(label), op, str(value)))  # type: ignore[arg-type]
+        elif isinstance(cond, list):
+            out.append(LabelMatch(str(label), "in", values=tuple(map(str, cond))))
+        else:
+            out.append(LabelMatch(str(label), "=", str(cond)))
+    return tuple(out)
+
+
+def _str_list(value: Any, ctx: _Ctx, key: str) -> tuple[str, ...]:
     if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise _RuleProblem(line, f"{what} must be a number, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _RuleProblem(line, f"{what} must be a finite number, got {value!r}")
-    return float(value)
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ctx.fail(key, f"'{key}' must be a string or a list of strings")
 
 
-def _duration(value: Any, line: int, name: str) -> float:
+def _selector(node: Any, ctx: _Ctx, key: str) -> Selector:
+    if not isinstance(node, _Mapping):
+        raise ctx.fail(key, f"'{key}' must be a mapping of region, host, labels and exclude")
+    unknown = sorted(set(map(str, node)) - {"region", "host", "labels", "exclude"})
+    if unknown:
+        raise ctx.fail(key, f"unknown key {unknown[0]!r} in '{key}' (allowed: exclude, host, labels, region)", node)
+    sub = _Ctx(node, ctx.name, ctx.source)
+    exclude: list[Selector] = []
+    raw_exclude = node.get("exclude") or []
+    if isinstance(raw_exclude, _Mapping):
+        raw_exclude = [raw_exclude]
+    if not isinstance(raw_exclude, list):
+        raise sub.fail("exclude", "'exclude' is a list of selectors (region, host, labels)")
+    for item in raw_exclude:
+        exclude.append(_selector(item, sub, "exclude"))
+    return Selector(
+        labels=label_matchers(node["labels"], sub, "labels") if "labels" in node else (),
+        regions=_str_list(node["region"], sub, "region") if "region" in node else (),
+        hosts=_str_list(node["host"], sub, "host") if "host" in node else (),
+        exclude=tuple(exclude),
+    )
+
+
+def _named(raw: _Mapping, origin: str, what: str) -> _Ctx:
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise _Problem(raw.line_of("name"), f"every {what} needs a 'name' of letters, digits, '_', '.', '-'")
+    return _Ctx(raw, name, f"{origin}:{raw.line}")
+
+
+def _maintenance(raw: _Mapping, origin: str) -> list[Any]:
+    ctx = _named(raw, origin, "maintenance window")
+    unknown = sorted(set(map(str, raw)) - {"name", "cron", "duration", "match", "timezone"})
+    if unknown:
+        raise ctx.fail(unknown[0], f"unknown key {unknown[0]!r} (allowed: cron, duration, match, name, timezone)")
+    expr, timezone = ctx.string("cron"), ctx.string("timezone", "UTC")
     try:
-        return parse_duration(value)
-    except (ValueError, TypeError) as exc:
-        raise _RuleProblem(line, f"rule {name!r}: {exc}") from None
+        cron.check(expr, timezone)
+    except ValueError as exc:
+        raise ctx.fail("cron", str(exc)) from None
+    duration = ctx.duration("duration")
+    if duration <= 0:
+        raise ctx.fail("duration", "needs a 'duration' > 0")
+    matchers = label_matchers(raw.get("match") or _Mapping(), ctx, "match") if "match" in raw else ()
+    return [MaintenanceWindow(ctx.name, expr, duration, matchers, timezone, ctx.source)]
+
+
+def _inhibit(raw: _Mapping, origin: str) -> list[Any]:
+    ctx = _named(raw, origin, "inhibit rule")
+    unknown = sorted(set(map(str, raw)) - {"name", "source", "target", "equal"})
+    if unknown:
+        raise ctx.fail(unknown[0], f"unknown key {unknown[0]!r} (allowed: equal, name, source, target)")
+    for key in ("source", "target"):
+        if key not in raw:
+            raise ctx.fail(key, f"needs '{key}' (label conditions of the {key} alerts)")
+    equal = raw.get("equal") or []
+    if not isinstance(equal, list) or not all(isinstance(e, str) for e in equal):
+        raise ctx.fail("equal", "'equal' is a list of label names both alerts must share")
+    return [
+        InhibitRule(
+            ctx.name,
+            label_matchers(raw["source"], ctx, "source"),
+            label_matchers(raw["target"], ctx, "target"),
+            tuple(equal),
+            ctx.source,
+        )
+    ]

@@ -1,15 +1,30 @@
-"""The policy model: threshold rules on metrics, with min and max sides and a sustain time."""
+"""The policy model: what a policy file can say, as plain frozen data.
+
+Every rule kind reduces to the same parts where it can: a *sample key* it watches, an
+aggregation over a window, thresholds with severities and recovery points, a sustain time
+(``for``), a scope and the notification settings. Process and log rules are metric rules on
+the samples the evaluator derives from process summaries and log counts (see
+``policies.samples``); schedule and group rules have their own evaluators.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
 
 SEVERITIES = ("info", "warning", "critical")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
+AGGREGATIONS = ("last", "avg", "min", "max", "p95", "sum")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+Side = Literal["max", "min"]
+RuleKind = Literal["metric", "process", "log", "schedule", "group"]
 
 
 def parse_duration(text: str | int | float) -> float:
@@ -26,40 +41,270 @@ def parse_duration(text: str | int | float) -> float:
     return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
-@dataclass(frozen=True)
-class ThresholdRule:
-    """Fire when a metric leaves ``[min, max]`` for at least ``for_s`` seconds.
+def short_hash(*parts: str, size: int = 8) -> str:
+    """A stable hex id of some strings (fingerprints, event ids)."""
+    return hashlib.blake2b("\x00".join(parts).encode(), digest_size=size).hexdigest()
 
-    ``max`` breaches when value > max; ``min`` breaches when value < min. A rule names a
-    metric's base name (``disk_used_pct``) to cover every instance (``disk_used_pct:/var``),
-    or a full ``name:instance`` for one.
+
+# --- scoping -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelMatch:
+    """One condition on a label: ``=`` equals, ``!=`` differs, ``=~``/``!~`` regex, ``in``/``not in``.
+
+    A missing label is the empty string (as in Prometheus), so ``env != prod`` holds for a
+    host without ``env``.
+    """
+
+    label: str
+    op: Literal["=", "!=", "=~", "!~", "in", "not in"]
+    value: str = ""
+    values: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.op in ("=~", "!~"):
+            object.__setattr__(self, "_regex", re.compile(self.value))
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        got = labels.get(self.label, "")
+        if self.op == "=":
+            return got == self.value
+        if self.op == "!=":
+            return got != self.value
+        if self.op == "in":
+            return got in self.values
+        if self.op == "not in":
+            return got not in self.values
+        hit = self._regex.fullmatch(got) is not None  # type: ignore[attr-defined]
+        return hit if self.op == "=~" else not hit
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which hosts a rule covers: all conditions hold, and no exclusion matches.
+
+    ``regions`` and ``hosts`` (globs on host ids) are shorthands for the most common
+    conditions; ``exclude`` is a list of selectors any of which removes a host.
+    """
+
+    labels: tuple[LabelMatch, ...] = ()
+    regions: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    exclude: tuple[Selector, ...] = ()
+
+    def matches(self, host_id: str, region: str, labels: Mapping[str, str]) -> bool:
+        if self.regions and region not in self.regions:
+            return False
+        if self.hosts and not any(fnmatch.fnmatchcase(host_id, glob) for glob in self.hosts):
+            return False
+        if not all(m.matches(labels) for m in self.labels):
+            return False
+        return not any(ex.matches(host_id, region, labels) for ex in self.exclude)
+
+    @property
+    def is_everything(self) -> bool:
+        return not (self.labels or self.regions or self.hosts or self.exclude)
+
+
+EVERYWHERE = Selector()
+
+
+# --- thresholds ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One bound with its severity: ``max`` breaches above ``value``, ``min`` below it.
+
+    ``recover`` is where an active breach of this bound ends (hysteresis): for a max bound a
+    value at or below it, for a min bound at or above it. Without hysteresis it is ``value``.
+    """
+
+    side: Side
+    value: float
+    severity: str
+    recover: float
+    inclusive: bool = False  # also breach at ``value`` itself (counts: "at least N")
+
+    @property
+    def rank(self) -> int:
+        return SEVERITY_RANK[self.severity]
+
+    def crossed(self, value: float, active_rank: int) -> bool:
+        """Is ``value`` beyond this bound, given the severity rank currently active?
+
+        A bound at or below the active severity holds until ``recover`` is passed; a higher
+        one needs its own ``value`` crossed. NaN crosses nothing.
+        """
+        if self.rank <= active_rank:
+            return value > self.recover if self.side == "max" else value < self.recover
+        if self.inclusive:
+            return value >= self.value if self.side == "max" else value <= self.value
+        return value > self.value if self.side == "max" else value < self.value
+
+
+@dataclass(frozen=True)
+class Notify:
+    """How an alert's notifications behave once its state is known."""
+
+    renotify_s: float = 0.0  # 0: never repeat a firing notification
+    flap_window_s: float = 600.0
+    flap_changes: int = 4  # this many firing<->inactive changes inside the window = flapping
+    summary: str = "{rule}: {metric}={value:g} on {host} (threshold {threshold:g})"
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    """Thresholds on one aggregated sample key (metric, process-group figure or log count).
+
+    ``metric`` is a base name (``disk_used_pct``, every instance) or a full
+    ``name:instance`` key. With ``window_s`` the rule sees ``agg`` over that window and
+    decides only once it has watched a whole window (so a host just started, or one missed
+    sample, is not an alert).
     """
 
     name: str
     metric: str
-    max: float | None = None
-    min: float | None = None
+    thresholds: tuple[Threshold, ...]
+    kind: RuleKind = "metric"
+    agg: str = "last"
+    window_s: float = 0.0
     for_s: float = 0.0
-    severity: str = "warning"
-    summary: str = "{rule}: {metric}={value:g} on {host} (threshold {threshold:g})"
+    selector: Selector = EVERYWHERE
+    labels: tuple[tuple[str, str], ...] = ()
+    notify: Notify = field(default_factory=Notify)
     source: str = ""  # file:line, for messages about this rule
 
-    def breach(self, value: float) -> float | None:
-        """The threshold crossed by ``value``, or None when it is inside bounds.
-
-        NaN is never a breach: a broken sample must not page (nor keep an alert firing).
-        """
-        if self.max is not None and value > self.max:
-            return self.max
-        if self.min is not None and value < self.min:
-            return self.min
-        return None
+    def breach(self, value: float, active_rank: int = 0) -> Threshold | None:
+        """The most severe bound ``value`` is beyond (with hysteresis), or None."""
+        worst: Threshold | None = None
+        for bound in self.thresholds:
+            if bound.crossed(value, active_rank) and (worst is None or bound.rank > worst.rank):
+                worst = bound
+        return worst
 
     def fingerprint(self, host_id: str, metric_key: str) -> str:
-        """Stable identity of one alert: rule, host and the metric instance it watches."""
-        raw = f"{self.name}\x00{host_id}\x00{metric_key}".encode()
-        return hashlib.blake2b(raw, digest_size=8).hexdigest()
+        """Stable identity of one alert: rule, host and the sample key it watches."""
+        return short_hash(self.name, host_id, metric_key)
 
-    def render_summary(self, host: str, metric: str, value: float, threshold: float) -> str:
-        """The human line of an alert, from the rule's template."""
-        return self.summary.format(rule=self.name, host=host, metric=metric, value=value, threshold=threshold)
+
+@dataclass(frozen=True)
+class ScheduleRule:
+    """A process group must be seen running inside each cron window.
+
+    Window: from each time ``cron`` matches (in ``timezone``) for ``within_s`` seconds. A
+    policy's ``max_runtime`` becomes a metric rule on ``proc_age_s:<group>`` next to it.
+    """
+
+    name: str
+    group: str
+    cron: str
+    within_s: float
+    timezone: str = "UTC"
+    severity: str = "warning"
+    selector: Selector = EVERYWHERE
+    labels: tuple[tuple[str, str], ...] = ()
+    notify: Notify = field(default_factory=Notify)
+    source: str = ""
+    kind: RuleKind = "schedule"
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    """Signals for clouds without autoscaling: ask for more/fewer hosts, at most once per cooldown."""
+
+    out_above: float | None = None
+    in_below: float | None = None
+    cooldown_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    """An aggregate across every host the selector matches, against thresholds.
+
+    ``agg`` is avg/max/min/sum of ``metric`` (each host's latest value), or ``count`` of
+    hosts whose ``metric`` (then a process-count key such as ``proc_count:nginx``) is > 0.
+    Hosts not heard from for ``stale_s`` drop out of the aggregate.
+    """
+
+    name: str
+    metric: str
+    agg: str
+    thresholds: tuple[Threshold, ...]
+    for_s: float = 0.0
+    stale_s: float = 120.0
+    selector: Selector = EVERYWHERE
+    scale: ScaleSpec | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    notify: Notify = field(default_factory=Notify)
+    source: str = ""
+    kind: RuleKind = "group"
+
+    def breach(self, value: float, active_rank: int = 0) -> Threshold | None:
+        return MetricRule.breach(self, value, active_rank)  # type: ignore[arg-type]
+
+
+# --- suppression ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """Recurring quiet time: from each ``cron`` match for ``duration_s``, matching alerts stay quiet."""
+
+    name: str
+    cron: str
+    duration_s: float
+    matchers: tuple[LabelMatch, ...]
+    timezone: str = "UTC"
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class InhibitRule:
+    """While a ``source`` alert fires, ``target`` alerts sharing the ``equal`` labels stay quiet."""
+
+    name: str
+    source_match: tuple[LabelMatch, ...]
+    target_match: tuple[LabelMatch, ...]
+    equal: tuple[str, ...]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Silence:
+    """An operator's silence: alerts matching every matcher stay quiet from start to end."""
+
+    id: str
+    matchers: tuple[LabelMatch, ...]
+    starts_at: float
+    ends_at: float
+    created_by: str = ""
+    comment: str = ""
+
+    def active(self, now: float) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """Everything one policy directory says; ``version`` identifies its content."""
+
+    metric_rules: tuple[MetricRule, ...] = ()
+    schedule_rules: tuple[ScheduleRule, ...] = ()
+    group_rules: tuple[GroupRule, ...] = ()
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    inhibit: tuple[InhibitRule, ...] = ()
+    version: str = ""
+
+    def __len__(self) -> int:
+        return len(self.metric_rules) + len(self.schedule_rules) + len(self.group_rules)
+
+    def names(self) -> list[str]:
+        rules: list[MetricRule | ScheduleRule | GroupRule] = [
+            *self.metric_rules,
+            *self.schedule_rules,
+            *self.group_rules,
+        ]
+        return [r.name for r in rules]

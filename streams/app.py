@@ -1,14 +1,21 @@
-"""The Faust worker: metric batches in, threshold alerts out.
+"""The Faust worker: agent events in, alerts (and scale signals) out, policies applied live.
 
-The alert topic *is* the changelog of the table that holds firing alerts. Publishing an
-alert and recording that it fired are therefore one write, and Faust flushes changelog
-writes before it commits source offsets. After a crash at any point the restarted worker
-either finds the alert in the restored table (it was published: nothing is re-sent) or
-replays the sample that caused it (it was not: it is published now). Never lost, never
-twice. Pending (not yet sustained) breaches live in an ordinary table.
+State lives in three tables:
 
-The cost: restoring the table reads the alert topic's retained history for the assigned
-partitions at start. Alerts are transitions, not samples, so that history stays small.
+* ``hosts`` (host id -> :class:`~policies.engine.HostState`): windows, pending breaches,
+  flap history and schedule observations of every host of the assigned partitions;
+* ``groups`` (group rule -> :class:`~policies.group.GroupState`);
+* ``fired`` (fingerprint -> latest alert), whose changelog *is* the alert topic.
+
+What subscribers were told is read from ``fired``, never from ``hosts``: publishing an alert
+and recording that it was announced are one write, and Faust flushes changelog writes before
+it commits source offsets. After a crash the restarted worker replays the events after the
+last commit; an alert already published is found in ``fired`` and not sent again, one that
+was not is sent now. Never lost, never twice (a replayed alert also carries the same id).
+
+The policy set, silences and the fleet's firing alerts (inhibition sources) come from a
+:class:`~streams.control_feed.ControlFeed` every worker reads in full. A policy set that does
+not load is refused with its ``file:line`` problems and the last good set stays.
 """
 
 from __future__ import annotations
@@ -21,22 +28,43 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import orjson
+from aiokafka.structs import ConsumerRecord
 
-from collector.contract import Alert, DecodeError, MetricBatch, Topics, decode_as, encode
-from policies.engine import evaluate_batch
-from policies.model import ThresholdRule
-from policies.threshold import AlertStatus, RuleIndex
+from collector.contract import (
+    Alert,
+    DecodeError,
+    LogCounts,
+    MetricBatch,
+    ProcessEvent,
+    ProcessSummary,
+    Topics,
+    decode,
+    decode_as,
+    encode,
+)
+from policies.control import POLICY_KEY, ControlError, PublishedPolicy, decode_silence
+from policies.engine import Evaluator, GroupSample, HostState
+from policies.group import GroupState, evaluate_group
+from policies.lifecycle import Announced
+from policies.loader import PolicyError, load_policy_texts
+from policies.model import PolicySet
+from policies.suppress import Suppressor, alert_labels
+from streams.control_feed import ControlFeed
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class WorkerSettings:
-    """One worker process: its broker, consumer group (``app_id``), topics and rules."""
+    """One worker process: its broker, consumer group (``app_id``), topics and initial policy.
+
+    ``policy`` is used until (and unless) the policy topic holds an applied set.
+    """
 
     bootstrap: str
     topics: Topics
-    rules: list[ThresholdRule]
+    policy: PolicySet
     app_id: str = "fleetpulse-worker"
     partitions: int = 8
     datadir: Path = field(default_factory=lambda: Path(".fleetpulse/worker"))
@@ -50,29 +78,29 @@ class WorkerSettings:
 class WorkerStats:
     """Counters logged periodically and at shutdown (malformed records are counted here)."""
 
-    batches: int = 0
+    events: int = 0
     malformed: int = 0
     alerts: int = 0
+    scale_signals: int = 0
+    policy_version: str = ""
+    policies_refused: int = 0
 
     def line(self) -> str:
-        return f"batches={self.batches} malformed={self.malformed} alerts_sent={self.alerts}"
-
-
-def _firing_status_of(alert: Alert) -> AlertStatus | None:
-    if alert.state != "firing":
-        return None
-    return AlertStatus("firing", alert.started_at, alert.value, alert.threshold)
+        return (
+            f"events={self.events} malformed={self.malformed} alerts_sent={self.alerts}"
+            f" scale_signals={self.scale_signals} policy={self.policy_version or '-'}"
+        )
 
 
 # Keyed by the record's bytes, so it can never go stale (not even across rebalances).
 @functools.lru_cache(maxsize=65_536)
-def _firing_status(raw: bytes) -> AlertStatus | None:
+def _announced(raw: bytes) -> Announced | None:
     try:
-        return _firing_status_of(decode_as(raw, Alert))
+        alert: Alert = decode_as(raw, Alert)
     except DecodeError:
-        # Someone else wrote to the alert topic; it is not our state.
         log.warning("event=foreign_alert_record reason=unreadable")
         return None
+    return Announced("" if alert.state == "resolved" else alert.severity, alert.started_at, alert.at)
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -80,8 +108,77 @@ def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
 
 
-def create_app(settings: WorkerSettings) -> tuple[faust.App, WorkerStats]:
-    """Build the Faust app with its agent, table and stats timer."""
+class PolicyHolder:
+    """The evaluator and the live policy; applies published sets, keeps the last good one."""
+
+    def __init__(self, policy: PolicySet, stats: WorkerStats) -> None:
+        self.evaluator = Evaluator(policy)
+        self.stats = stats
+        stats.policy_version = policy.version
+
+    @property
+    def suppressor(self) -> Suppressor:
+        return self.evaluator.suppressor
+
+    def on_policy(self, record: ConsumerRecord) -> None:
+        if record.key != POLICY_KEY or record.value is None:
+            return
+        try:
+            published = PublishedPolicy.decode(record.value)
+            policy = load_policy_texts(published.files)
+        except (ControlError, PolicyError) as exc:
+            self.stats.policies_refused += 1
+            problems = exc.problems if isinstance(exc, PolicyError) else [str(exc)]
+            log.error(
+                "event=policy_refused offset=%d keeping=%s problems=%d\n  %s",
+                record.offset,
+                self.evaluator.policy.version,
+                len(problems),
+                "\n  ".join(problems),
+            )
+            return
+        if policy.version == self.evaluator.policy.version:
+            return
+        self.evaluator.policy = policy
+        self.stats.policy_version = policy.version
+        log.info(
+            "event=policy_applied version=%s rules=%d applied_by=%s",
+            policy.version,
+            len(policy),
+            published.applied_by or "-",
+        )
+
+    def on_silence(self, record: ConsumerRecord) -> None:
+        sid = (record.key or b"").decode(errors="replace")
+        if record.value is None:
+            self.suppressor.put_silence(None, sid)
+            return
+        try:
+            self.suppressor.put_silence(decode_silence(record.value), sid)
+        except ControlError as exc:
+            log.warning("event=silence_unreadable id=%s reason=%r", sid, str(exc))
+
+    def on_alert(self, record: ConsumerRecord) -> None:
+        """Every firing alert of the fleet is a possible inhibition source."""
+        try:
+            alert: Alert = decode_as(record.value, Alert)
+        except DecodeError:
+            return
+        labels = alert_labels(
+            alert.labels,
+            (),
+            rule=alert.rule,
+            kind=alert.kind,
+            severity=alert.severity,
+            host_id=alert.host_id,
+            region=alert.region,
+            metric=alert.metric,
+        )
+        self.suppressor.note_firing(alert.fingerprint, labels if alert.state == "firing" else None)
+
+
+def create_app(settings: WorkerSettings, holder: PolicyHolder | None = None) -> tuple[faust.App, WorkerStats]:
+    """Build the Faust app with its agents, tables and stats timer."""
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.bootstrap),
@@ -95,75 +192,90 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, WorkerStats]:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
-    stats = WorkerStats()
-    index = RuleIndex(settings.rules)
-    metrics_topic = app.topic(
-        settings.topics.metrics,
-        key_type=bytes,
-        value_type=bytes,
-        value_serializer="raw",
-        key_serializer="raw",
-    )
-    alerts_topic = app.topic(
-        settings.topics.alerts, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
-    )
-    # fingerprint -> the latest Alert (encoded) of that fingerprint; its changelog is the
-    # alert topic itself (see the module doc). Resolved alerts stay as values: deleting them
-    # would put tombstones on the alert topic.
-    fired = app.Table(
-        "fired",
-        default=None,
-        partitions=settings.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        changelog_topic=alerts_topic,
-    )
-    # Faust picks json for bytes types; the alert topic carries the contract's bytes as-is.
-    table_impl: Any = fired
-    table_impl.key_serializer = table_impl.value_serializer = "raw"
-    # fingerprint -> AlertStatus.to_dict() of breaches still inside their `for` duration.
-    pending = app.Table("pending", default=None, partitions=settings.partitions)
+    stats = holder.stats if holder is not None else WorkerStats()
+    holder = holder or PolicyHolder(settings.policy, stats)
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "value_serializer": "raw", "key_serializer": "raw"}
+    topics = settings.topics
+    events_topic = app.topic(topics.metrics, topics.processes, topics.logs, **raw)
+    alerts_topic = app.topic(topics.alerts, **raw)
+    group_topic = app.topic(topics.group_samples, **raw)
+    scale_topic = app.topic(topics.scale, **raw)
 
-    def status_of(fp: str) -> AlertStatus | None:
-        raw = fired.get(fp.encode())
-        firing = None if raw is None else _firing_status(raw)
-        if firing is not None:
-            return firing
-        raw_pending = pending.get(fp)
-        return None if raw_pending is None else AlertStatus.from_dict(raw_pending)
+    def raw_table(name: str, **extra: Any) -> Any:
+        table: Any = app.Table(
+            name, default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes, **extra
+        )
+        # Faust picks json for bytes types; these tables hold our own bytes as-is.
+        table.key_serializer = table.value_serializer = "raw"
+        return table
 
-    @app.agent(metrics_topic)
+    fired = raw_table("fired", changelog_topic=alerts_topic)
+    hosts = raw_table("hosts")
+    groups = raw_table("groups")
+
+    def announced(fp: str) -> Announced | None:
+        record = fired.get(fp.encode())
+        return None if record is None else _announced(record)
+
+    evaluator = holder.evaluator
+    evaluator.announced = announced
+
+    def publish(alert: Alert) -> None:
+        fired[alert.fingerprint.encode()] = encode(alert)  # the publication itself
+        stats.alerts += 1
+        log.info(
+            "event=alert %s rule=%s severity=%s host=%s metric=%s value=%g",
+            alert.notice,
+            alert.rule,
+            alert.severity,
+            alert.host_id or "-",
+            alert.metric,
+            alert.value,
+        )
+
+    @app.agent(events_topic)
     async def evaluate(stream: Any) -> None:
         async for payload in stream:
             try:
-                batch: MetricBatch = decode_as(payload, MetricBatch)
+                event = decode(payload)
             except DecodeError as exc:
                 stats.malformed += 1
-                log.warning(
-                    "event=malformed_record topic=%s reason=%r malformed_total=%d",
-                    settings.topics.metrics,
-                    str(exc),
-                    stats.malformed,
-                )
+                log.warning("event=malformed_record reason=%r malformed_total=%d", str(exc), stats.malformed)
                 continue
-            stats.batches += 1
-            for out in evaluate_batch(index, batch, status_of):
-                key = out.fingerprint.encode()
-                if out.alert is not None:
-                    fired[key] = encode(out.alert)  # the publication itself
-                    stats.alerts += 1
-                    log.info(
-                        "event=alert state=%s rule=%s host=%s metric=%s value=%g",
-                        out.alert.state,
-                        out.alert.rule,
-                        out.alert.host_id,
-                        out.alert.metric,
-                        out.alert.value,
-                    )
-                if out.status is not None and out.status.phase == "pending":
-                    pending[out.fingerprint] = out.status.to_dict()
-                elif out.fingerprint in pending:
-                    del pending[out.fingerprint]
+            if not isinstance(event, MetricBatch | ProcessSummary | LogCounts | ProcessEvent):
+                continue  # log excerpts and the like are for people and the sink
+            stats.events += 1
+            key = event.host_id.encode()
+            state = HostState.from_bytes(hosts.get(key))
+            result = evaluator.evaluate(event, state)
+            for alert in result.alerts:
+                publish(alert)
+            if result.changed:
+                hosts[key] = state.to_bytes()
+            for sample in result.group_samples:
+                await group_topic.send(key=sample.rule.encode(), value=orjson.dumps(sample.__dict__))
+
+    @app.agent(group_topic)
+    async def evaluate_groups(stream: Any) -> None:
+        async for payload in stream:
+            try:
+                sample = GroupSample(**orjson.loads(payload))
+            except (orjson.JSONDecodeError, TypeError):
+                stats.malformed += 1
+                continue
+            rule = next((r for r in evaluator.policy.group_rules if r.name == sample.rule), None)
+            if rule is None:
+                continue  # the rule was removed since
+            key = rule.name.encode()
+            state = GroupState.from_bytes(groups.get(key))
+            alerts, signals = evaluate_group(rule, state, sample, evaluator.suppressor, announced)
+            groups[key] = state.to_bytes()
+            for alert in alerts:
+                publish(alert)
+            for signal in signals:
+                await scale_topic.send(key=key, value=encode(signal))
+                stats.scale_signals += 1
+                log.info("event=scale rule=%s action=%s value=%g", signal.rule, signal.action, signal.value)
 
     @app.timer(settings.stats_interval_s)
     async def report() -> None:
@@ -171,18 +283,20 @@ def create_app(settings: WorkerSettings) -> tuple[faust.App, WorkerStats]:
 
     @app.task
     async def announce() -> None:
+        policy = evaluator.policy
         log.info(
-            "event=worker_started app_id=%s rules=%d topic=%s",
+            "event=worker_started app_id=%s policy=%s rules=%d topics=%s",
             settings.app_id,
-            len(index),
-            settings.topics.metrics,
+            policy.version,
+            len(policy),
+            ",".join(events_topic.topics),
         )
 
     return app, stats
 
 
 def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
-    """Create the topics, then run the Faust worker until SIGTERM/SIGINT."""
+    """Create the topics, read the control topics, then run the Faust worker until SIGTERM/SIGINT."""
     from faust.worker import Worker
 
     from collector.kafka_io import ensure_all_topics
@@ -191,7 +305,21 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_all_topics(settings.bootstrap, settings.topics, settings.partitions))
-    app, stats = create_app(settings)
+    stats = WorkerStats()
+    holder = PolicyHolder(settings.policy, stats)
+    topics = settings.topics
+    feed = ControlFeed(
+        settings.bootstrap,
+        {topics.policies: holder.on_policy, topics.silences: holder.on_silence, topics.alerts: holder.on_alert},
+    )
+    loop.run_until_complete(feed.start())
+    loop.run_until_complete(feed.catch_up())
+    app, stats = create_app(settings, holder)
+
+    @app.task
+    async def follow_control_topics() -> None:
+        feed.follow()
+
     worker = Worker(app, loglevel=loglevel, loop=loop, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

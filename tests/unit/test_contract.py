@@ -91,6 +91,7 @@ def test_topic_names_come_from_one_prefix() -> None:
         "t1.logs",
         "t1.scale",
         "t1.deadletter",
+        "t1.group-samples",
     ]
     assert topics.compacted() == ["t1.policies", "t1.silences"]
 

@@ -1,0 +1,79 @@
+"""Reading and writing the control topics from the command line (policy apply/list, silences)."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from collector.contract import Topics
+from collector.kafka_io import ensure_all_topics, partitions_from_env
+from policies.control import POLICY_KEY, PublishedPolicy, decode_silence, encode_silence
+from policies.model import Silence
+from streams.control_feed import ControlFeed
+
+
+def operator() -> str:
+    """Who is applying a change, for the record (``user@host``)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+async def _produce(bootstrap: str, topic: str, key: bytes, value: bytes | None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, key=key, value=value)
+    finally:
+        await producer.stop()
+
+
+async def read_latest(bootstrap: str, topic: str) -> dict[bytes, bytes | None]:
+    """The latest value per key of a compacted topic (None for a deleted key)."""
+    latest: dict[bytes, bytes | None] = {}
+
+    def keep(record: ConsumerRecord) -> None:
+        latest[record.key or b""] = record.value
+
+    feed = ControlFeed(bootstrap, {topic: keep})
+    await feed.start()
+    try:
+        await feed.catch_up()
+    finally:
+        await feed.stop()
+    return latest
+
+
+async def publish_policy(bootstrap: str, topics: Topics, files: dict[str, str], version: str) -> PublishedPolicy:
+    """Publish a (validated) policy set; running workers apply it within a second or so."""
+    await ensure_all_topics(bootstrap, topics, partitions_from_env())
+    published = PublishedPolicy(files, version, time.time(), operator())
+    await _produce(bootstrap, topics.policies, POLICY_KEY, published.encode())
+    return published
+
+
+async def current_policy(bootstrap: str, topics: Topics) -> PublishedPolicy | None:
+    await ensure_all_topics(bootstrap, topics, partitions_from_env())
+    raw = (await read_latest(bootstrap, topics.policies)).get(POLICY_KEY)
+    return None if raw is None else PublishedPolicy.decode(raw)
+
+
+async def put_silence(bootstrap: str, topics: Topics, silence: Silence) -> None:
+    await ensure_all_topics(bootstrap, topics, partitions_from_env())
+    await _produce(bootstrap, topics.silences, silence.id.encode(), encode_silence(silence))
+
+
+async def silences(bootstrap: str, topics: Topics) -> list[Silence]:
+    """Every silence on record (active, future and ended but not yet compacted away)."""
+    await ensure_all_topics(bootstrap, topics, partitions_from_env())
+    found = []
+    for raw in (await read_latest(bootstrap, topics.silences)).values():
+        if raw is not None:
+            found.append(decode_silence(raw))
+    return sorted(found, key=lambda s: s.starts_at)

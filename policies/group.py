@@ -1,0 +1,152 @@
+"""Group rules: one aggregate across every host in scope, and optional scale signals.
+
+Each host in scope contributes its latest value (a :class:`~policies.engine.GroupSample`);
+the group's clock is the newest contribution's event time, and hosts silent for
+``stale_s`` drop out. The alert has one fingerprint per rule and the same lifecycle as
+any other alert.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from collector.contract import Alert, ScaleSignal
+from policies.engine import GroupSample, Samples, render
+from policies.lifecycle import AlertState, AnnouncedLookup, advance, sync
+from policies.model import GroupRule, short_hash
+from policies.suppress import Suppressor, alert_labels
+
+
+@dataclass
+class GroupState:
+    """Latest value per host, the rule's alert lifecycle, and when it last asked to scale."""
+
+    hosts: dict[str, list[float]] = field(default_factory=dict)  # host -> [value, ts]
+    alert: AlertState = field(default_factory=AlertState)
+    now: float = 0.0
+    last_scale_at: float = -math.inf
+
+    def to_bytes(self) -> bytes:
+        last = self.last_scale_at if math.isfinite(self.last_scale_at) else None
+        return orjson.dumps({"h": self.hosts, "a": self.alert.to_list(), "n": self.now, "l": last})
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | None) -> GroupState:
+        if not raw:
+            return cls()
+        body: dict[str, Any] = orjson.loads(raw)
+        last = body.get("l")
+        return cls(body["h"], AlertState.from_list(body["a"]), body["n"], -math.inf if last is None else last)
+
+
+def group_value(rule: GroupRule, state: GroupState) -> tuple[float, int]:
+    """The aggregate over fresh hosts, and how many hosts it covers (NaN when none)."""
+    fresh = [v for v, ts in state.hosts.values() if ts > state.now - rule.stale_s and not math.isnan(v)]
+    if not fresh:
+        return math.nan, 0
+    if rule.agg == "count":
+        return float(sum(1 for v in fresh if v > 0)), len(fresh)
+    if rule.agg == "sum":
+        return sum(fresh), len(fresh)
+    if rule.agg == "max":
+        return max(fresh), len(fresh)
+    if rule.agg == "min":
+        return min(fresh), len(fresh)
+    return sum(fresh) / len(fresh), len(fresh)
+
+
+def evaluate_group(
+    rule: GroupRule,
+    state: GroupState,
+    sample: GroupSample,
+    suppressor: Suppressor,
+    announced: AnnouncedLookup | None = None,
+) -> tuple[list[Alert], list[ScaleSignal]]:
+    """Take one host's contribution into ``state`` (in place); the alerts and signals it causes."""
+    previous = state.hosts.get(sample.host_id)
+    if previous is not None and sample.ts <= previous[1]:
+        return [], []  # a repeat or an older value: the host's latest stands
+    state.hosts[sample.host_id] = [sample.value, sample.ts]
+    state.now = max(state.now, sample.ts)
+    for host in [h for h, (_, ts) in state.hosts.items() if ts <= state.now - rule.stale_s]:
+        del state.hosts[host]  # bounded: hosts that left the scope are forgotten
+    value, hosts = group_value(rule, state)
+    crossed = rule.breach(value, state.alert.active_rank) if not math.isnan(value) else None
+    fp = short_hash(rule.name, "", rule.metric)
+    if announced is not None:
+        sync(state.alert, announced(fp))
+    labels = alert_labels(
+        {}, rule.labels, rule=rule.name, kind="group", severity=crossed.severity if crossed else "", metric=rule.metric
+    )
+    suppressed = crossed is not None and suppressor.reason(labels, state.now, fp) is not None
+    alerts: list[Alert] = []
+    notice = advance(state.alert, crossed, value, state.now, rule.for_s, rule.notify, suppressed)
+    if notice is not None:
+        labels["severity"] = notice.severity
+        suppressor.note_firing(fp, labels if notice.state == "firing" else None)
+        fields = {
+            "rule": rule.name,
+            "host": f"{hosts} hosts",
+            "region": "",
+            "metric": rule.metric,
+            "value": notice.value,
+            "threshold": notice.threshold,
+            "severity": notice.severity,
+            "labels": labels,
+        }
+        from policies.engine import event_id
+
+        alerts.append(
+            Alert(
+                fingerprint=fp,
+                rule=rule.name,
+                state=notice.state,  # type: ignore[arg-type]
+                severity=notice.severity,
+                host_id="",
+                region="",
+                metric=rule.metric,
+                value=notice.value,
+                threshold=notice.threshold,
+                started_at=notice.started_at,
+                at=notice.at,
+                summary=render(rule.notify.summary, fields),
+                event_id=event_id(fp, notice),
+                labels=dict(rule.labels),
+                kind="group",
+                transition=notice.transition,
+                annotations={name: render(t, fields) for name, t in rule.notify.annotations},
+            )
+        )
+    return alerts, _scale(rule, state, value, hosts)
+
+
+def _scale(rule: GroupRule, state: GroupState, value: float, hosts: int) -> list[ScaleSignal]:
+    spec = rule.scale
+    if spec is None or math.isnan(value) or state.now - state.last_scale_at < spec.cooldown_s:
+        return []
+    if spec.out_above is not None and value > spec.out_above:
+        action, threshold = "scale_out", spec.out_above
+    elif spec.in_below is not None and value < spec.in_below:
+        action, threshold = "scale_in", spec.in_below
+    else:
+        return []
+    state.last_scale_at = state.now
+    return [
+        ScaleSignal(
+            rule=rule.name,
+            action=action,  # type: ignore[arg-type]
+            at=state.now,
+            value=value,
+            threshold=threshold,
+            hosts=hosts,
+            event_id=short_hash(rule.name, action, repr(state.now), size=12),
+            labels=dict(rule.labels),
+        )
+    ]
+
+
+__all__ = ["GroupState", "Samples", "evaluate_group", "group_value"]

@@ -1,0 +1,184 @@
+"""One alert's lifecycle: what is true, and what subscribers have been told.
+
+Two things are tracked per fingerprint, as plain data so the worker can keep them in a
+Faust table and tests in a dict:
+
+* the **true state**: inactive, *pending* (breaching, inside its ``for``) or *firing* at a
+  severity, with the time the breach began;
+* the **announced state**: what the last notification said (nothing, or firing at a
+  severity), and when it was sent.
+
+Notifications reconcile the two. ``firing`` is sent only when nothing is announced and
+``resolved`` only when something is, so they strictly alternate per fingerprint;
+``escalated``/``deescalated``/``repeat`` update an announced alert. Suppression (silences,
+maintenance, inhibition) holds back everything but ``resolved``. A flapping alert (too many
+firing<->inactive changes inside the flap window) stays announced until it has calmed down,
+so a flapping link pages once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from policies.model import SEVERITY_RANK, Notify, Threshold
+
+
+@dataclass
+class AlertState:
+    """Where one fingerprint stands. ``phase`` None = inactive."""
+
+    phase: str | None = None  # None | "pending" | "firing"
+    severity: str = ""
+    since: float = 0.0  # when the breach began (the alert's started_at)
+    value: float = 0.0
+    threshold: float = 0.0
+    announced: str = ""  # "" = nothing open; else the severity last announced as firing
+    announced_since: float = 0.0  # started_at of the announced alert
+    notified_at: float = 0.0
+    changes: list[float] = field(default_factory=list)  # firing<->inactive times, in flap window
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to remember: inactive, nothing announced, no recent changes."""
+        return self.phase is None and not self.announced and not self.changes
+
+    @property
+    def active_rank(self) -> int:
+        """Severity rank whose hysteresis applies (only while pending or firing)."""
+        return SEVERITY_RANK.get(self.severity, 0) if self.phase else 0
+
+    def to_list(self) -> list[object]:
+        return [
+            self.phase,
+            self.severity,
+            self.since,
+            self.value,
+            self.threshold,
+            self.announced,
+            self.announced_since,
+            self.notified_at,
+            self.changes,
+        ]
+
+    @classmethod
+    def from_list(cls, raw: list[Any]) -> AlertState:
+        """Inverse of :meth:`to_list`; JSON turns NaN and infinities into null, read back as NaN."""
+        phase, severity, since, value, threshold, announced, announced_since, notified_at, changes = raw
+
+        def num(x: Any) -> float:
+            return math.nan if x is None else float(x)
+
+        return cls(
+            phase,
+            severity,
+            num(since),
+            num(value),
+            num(threshold),
+            announced,
+            num(announced_since),
+            num(notified_at),
+            list(changes),
+        )
+
+
+@dataclass(frozen=True)
+class Announced:
+    """What the alert topic last said about a fingerprint (the worker reads it from there)."""
+
+    severity: str  # "" when the last word was "resolved"
+    started_at: float
+    at: float
+
+
+def sync(st: AlertState, told: Announced | None) -> None:
+    """Take the announced part of ``st`` from what was really published.
+
+    State kept elsewhere may be ahead of the alert topic after a crash (written, but the
+    alert it decided never went out) or behind it; the published record is the truth.
+    """
+    if told is None or not told.severity:
+        st.announced = ""
+    else:
+        st.announced, st.announced_since, st.notified_at = told.severity, told.started_at, told.at
+
+
+AnnouncedLookup = Callable[[str], Announced | None]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notification to publish: ``transition`` is one of the contract's TRANSITIONS."""
+
+    transition: str
+    severity: str
+    started_at: float
+    at: float
+    value: float
+    threshold: float
+
+    @property
+    def state(self) -> str:
+        return "resolved" if self.transition == "resolved" else "firing"
+
+
+def advance(
+    st: AlertState,
+    crossed: Threshold | None,
+    value: float,
+    now: float,
+    for_s: float,
+    notify: Notify,
+    suppressed: bool = False,
+) -> Notice | None:
+    """Move ``st`` (in place) to what the newest evaluation at ``now`` says; the notice to send.
+
+    ``crossed`` is the most severe bound the value is beyond (hysteresis already applied),
+    None when the value is back in bounds or could not be judged.
+    """
+    was_firing = st.phase == "firing"
+    if crossed is None:
+        st.phase = None
+        st.severity = ""
+    else:
+        if st.phase is None:
+            st.phase, st.since = "pending", now
+        st.severity, st.value, st.threshold = crossed.severity, value, crossed.value
+        if st.phase == "pending" and now - st.since >= for_s:
+            st.phase = "firing"
+    if (st.phase == "firing") != was_firing:
+        st.changes.append(now)
+    if st.changes:
+        horizon = now - notify.flap_window_s
+        st.changes = [t for t in st.changes if t > horizon]
+    flapping = len(st.changes) >= notify.flap_changes > 0
+    return _reconcile(st, value, now, notify, suppressed, flapping)
+
+
+def _reconcile(
+    st: AlertState, value: float, now: float, notify: Notify, suppressed: bool, flapping: bool
+) -> Notice | None:
+    firing = st.phase == "firing"
+    if not st.announced:
+        if not firing or suppressed:
+            return None
+        st.announced, st.announced_since, st.notified_at = st.severity, st.since, now
+        return Notice("firing", st.severity, st.since, now, value, st.threshold)
+    if not firing:
+        if flapping:
+            return None  # stay open until the flapping calms down
+        notice = Notice("resolved", st.announced, st.announced_since, now, value, st.threshold)
+        st.announced, st.notified_at = "", now
+        return notice
+    if suppressed:
+        return None
+    if st.severity != st.announced:
+        up = SEVERITY_RANK[st.severity] > SEVERITY_RANK[st.announced]
+        st.announced, st.notified_at = st.severity, now
+        return Notice("escalated" if up else "deescalated", st.severity, st.announced_since, now, value, st.threshold)
+    if notify.renotify_s > 0 and now - st.notified_at >= notify.renotify_s:
+        st.notified_at = now
+        return Notice("repeat", st.severity, st.announced_since, now, value, st.threshold)
+    return None

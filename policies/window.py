@@ -1,0 +1,88 @@
+"""Sliding windows of one sample series: bounded, expiring, plain data.
+
+A window keeps the points of the last ``window_s`` seconds (event time) and when its
+unbroken observation began, so a rule can wait until it has seen a whole window before it
+decides. Points older than the window are dropped on every push: memory is bounded by
+``window_s / interval`` points per series, with no timers and no wall clock involved.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Window:
+    """Points ``(ts, value)`` oldest first, the last sample time, and when observation began."""
+
+    since: float = math.nan
+    last_ts: float = math.nan
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+    def push(self, ts: float, value: float, window_s: float, keep: bool = True) -> bool:
+        """Take a sample; False (and nothing changes) for a repeat, a late sample or NaN.
+
+        ``keep=False`` records that the sample was seen without storing its point (zeros of
+        a sum). A gap longer than the window restarts observation: what came before says
+        nothing about the window now ending.
+        """
+        if math.isnan(value) or math.isnan(ts):
+            return False
+        if not math.isnan(self.last_ts):
+            if ts <= self.last_ts:
+                return False
+            if ts - self.last_ts > window_s:
+                self.points.clear()
+                self.since = ts
+        else:
+            self.since = ts
+        self.last_ts = ts
+        if keep:
+            self.points.append((ts, value))
+        horizon = ts - window_s
+        drop = 0
+        while drop < len(self.points) and self.points[drop][0] <= horizon:
+            drop += 1
+        if drop:
+            del self.points[:drop]
+        return True
+
+    def covers(self, now: float, window_s: float, interval_s: float) -> bool:
+        """Has the series been watched for a whole window (allowing one sample interval)?"""
+        return not math.isnan(self.since) and now - self.since + interval_s >= window_s
+
+    def to_list(self) -> list[float]:
+        flat = [self.since, self.last_ts]
+        for ts, value in self.points:
+            flat.extend((ts, value))
+        return flat
+
+    @classmethod
+    def from_list(cls, flat: list[float | None]) -> Window:
+        """Inverse of :meth:`to_list`; JSON turns NaN and infinities into null, read back as NaN."""
+        n = [math.nan if x is None else x for x in flat]
+        return cls(n[0], n[1], [(n[i], n[i + 1]) for i in range(2, len(n) - 1, 2)])
+
+
+def aggregate(values: list[float], agg: str) -> float:
+    """``last``, ``avg``, ``min``, ``max``, ``p95`` (nearest rank) or ``sum`` (0 when empty).
+
+    Other aggregations of nothing are NaN, which breaches no bound.
+    """
+    if agg == "sum":
+        return math.fsum(values) if all(map(math.isfinite, values)) else sum(values)
+    if not values:
+        return math.nan
+    if agg == "last":
+        return values[-1]
+    if agg == "avg":
+        return math.fsum(values) / len(values) if all(map(math.isfinite, values)) else sum(values) / len(values)
+    if agg == "min":
+        return min(values)
+    if agg == "max":
+        return max(values)
+    if agg == "p95":
+        ordered = sorted(values)
+        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    raise ValueError(f"unknown aggregation {agg!r}")
