@@ -295,7 +295,12 @@ def cmd_policy(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(published.applied_at))
         print(f"policy {published.version} applied {when} by {published.applied_by or '-'}")
         print(f"files: {', '.join(sorted(published.files))}")
-        for line in _describe(load_policy_texts(published.files)):
+        try:
+            applied = load_policy_texts(published.files)
+        except PolicyError as exc:
+            sys.stderr.write(f"the published set does not load (workers keep their last good set):\n{exc}\n")
+            return 2
+        for line in _describe(applied):
             print(f"  {line}")
         return 0
     try:

@@ -11,9 +11,11 @@ Faust table and tests in a dict:
 Notifications reconcile the two. ``firing`` is sent only when nothing is announced and
 ``resolved`` only when something is, so they strictly alternate per fingerprint;
 ``escalated``/``deescalated``/``repeat`` update an announced alert. Suppression (silences,
-maintenance, inhibition) holds back everything but ``resolved``. A flapping alert (too many
-firing<->inactive changes inside the flap window) stays announced until it has calmed down,
-so a flapping link pages once.
+maintenance, inhibition) holds back everything but ``resolved``. An alert is *flapping* while
+its firing<->inactive changes inside the flap window reach ``flap_changes`` (default 3:
+opened, closed, opened again). While flapping nothing new is announced and an announced
+alert is not resolved; once it calms down the announced state catches up with the truth. So
+a flapping link pages at most once per flap window.
 """
 
 from __future__ import annotations
@@ -162,8 +164,8 @@ def _reconcile(
 ) -> Notice | None:
     firing = st.phase == "firing"
     if not st.announced:
-        if not firing or suppressed:
-            return None
+        if not firing or suppressed or flapping:
+            return None  # a flapping alert re-opens only once it has calmed down
         st.announced, st.announced_since, st.notified_at = st.severity, st.since, now
         return Notice("firing", st.severity, st.since, now, value, st.threshold)
     if not firing:

@@ -150,7 +150,7 @@ class Notify:
 
     renotify_s: float = 0.0  # 0: never repeat a firing notification
     flap_window_s: float = 600.0
-    flap_changes: int = 4  # this many firing<->inactive changes inside the window = flapping
+    flap_changes: int = 3  # this many firing<->inactive changes inside the window = flapping (0: off)
     summary: str = "{rule}: {metric}={value:g} on {host} (threshold {threshold:g})"
     annotations: tuple[tuple[str, str], ...] = ()
 

@@ -54,7 +54,7 @@ class Proc:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def worker(bootstrap: str, topics: Topics, app_id: str, policy: Path, home: Path, name: str = "worker") -> Proc:
+def worker(bootstrap: str, topics: Topics, app_id: str, policy: Path | None, home: Path, name: str = "worker") -> Proc:
     args = [
         "worker",
         "--bootstrap",
@@ -63,8 +63,7 @@ def worker(bootstrap: str, topics: Topics, app_id: str, policy: Path, home: Path
         topics.prefix,
         "--app-id",
         app_id,
-        "--policy",
-        str(policy),
+        *(["--policy", str(policy)] if policy is not None else []),
         "--home",
         str(home),
         "--partitions",
@@ -146,5 +145,18 @@ def run_sink_until(sink: Sink, done: Callable[[], bool], timeout_s: float = WAIT
 
 
 def write_policy(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def wait_for_log(proc: Proc, needle: str, timeout_s: float = WAIT_S) -> str:
+    """Wait until ``needle`` appears in a process's log; fails with the log if it exits first."""
+    deadline = time.monotonic() + timeout_s
+    while needle not in (text := proc.log()):
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} exited; waiting for {needle!r}; its log:\n{text[-4000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not in {proc.name}'s log after {timeout_s:.0f}s:\n{text[-4000:]}")
+        time.sleep(0.2)
+    return text
