@@ -53,6 +53,7 @@ class ScheduleState:
     watching_since: float
     last_run: float = -math.inf
     missed: AlertState = field(default_factory=AlertState)
+    group: str = ""  # the rule's process group: its alert's key, once the rule has left the policy
 
 
 @dataclass
@@ -69,7 +70,12 @@ class HostState:
                 "w": {k: w.to_list() for k, w in self.windows.items()},
                 "a": {k: {r: s.to_list() for r, s in by.items()} for k, by in self.alerts.items()},
                 "s": {
-                    r: [s.watching_since, s.last_run if math.isfinite(s.last_run) else None, s.missed.to_list()]
+                    r: [
+                        s.watching_since,
+                        s.last_run if math.isfinite(s.last_run) else None,
+                        s.missed.to_list(),
+                        s.group,
+                    ]
                     for r, s in self.schedules.items()
                 },
             }
@@ -84,7 +90,9 @@ class HostState:
             windows={k: Window.from_list(v) for k, v in body.get("w", {}).items()},
             alerts={k: {r: AlertState.from_list(s) for r, s in by.items()} for k, by in body.get("a", {}).items()},
             schedules={
-                r: ScheduleState(s[0], -math.inf if s[1] is None else s[1], AlertState.from_list(s[2]))
+                r: ScheduleState(
+                    s[0], -math.inf if s[1] is None else s[1], AlertState.from_list(s[2]), s[3] if len(s) > 3 else ""
+                )
                 for r, s in body.get("s", {}).items()
             },
         )
@@ -118,6 +126,8 @@ class Series:
 
     def candidates(self, value: float) -> Iterator[MetricRule]:
         """Rules whose entry bound ``value`` is beyond (NaN is beyond none)."""
+        if value != value:  # NaN: bisect would place it past every bound
+            return
         # bisect_right: inclusive bounds breach at their entry value too (breach() decides)
         yield from self.by_max[: bisect.bisect_right(self.max_entry, value)]
         yield from self.by_min[: bisect.bisect_right(self.min_entry, -value)]
@@ -142,10 +152,12 @@ class HostPlan:
         return exact or by_base or []
 
 
-def _compile(policy: PolicySet, host_id: str, region: str, labels: dict[str, str]) -> HostPlan:
+def _compile(policy: PolicySet, applies: list[bool]) -> HostPlan:
+    """A plan from the rules whose scope matched (``applies`` follows ``_all_rules`` order)."""
     plan = HostPlan()
-    for rule in policy.metric_rules:
-        if not rule.selector.matches(host_id, region, labels):
+    metric_rules = len(policy.metric_rules)
+    for rule, ok in zip(policy.metric_rules, applies, strict=False):
+        if not ok:
             continue
         plan.rules[rule.name] = rule
         series_list = plan.by_metric.setdefault(rule.metric, [])
@@ -156,8 +168,10 @@ def _compile(policy: PolicySet, host_id: str, region: str, labels: dict[str, str
             series = Series(rule.window_s, rule.agg)
             series_list.append(series)
         series.add(rule)
-    plan.schedules = [r for r in policy.schedule_rules if r.selector.matches(host_id, region, labels)]
-    plan.groups = [r for r in policy.group_rules if r.selector.matches(host_id, region, labels)]
+    rest = applies[metric_rules:]
+    schedules = len(policy.schedule_rules)
+    plan.schedules = [r for r, ok in zip(policy.schedule_rules, rest[:schedules], strict=True) if ok]
+    plan.groups = [r for r, ok in zip(policy.group_rules, rest[schedules:], strict=True) if ok]
     return plan
 
 
@@ -202,17 +216,32 @@ class Evaluator:
     @policy.setter
     def policy(self, policy: PolicySet) -> None:
         self._policy = policy
-        self._plans: dict[tuple[str, str, tuple[tuple[str, str], ...]], HostPlan] = {}
+        rules: list[MetricRule | ScheduleRule | GroupRule] = [
+            *policy.metric_rules,
+            *policy.schedule_rules,
+            *policy.group_rules,
+        ]
+        # Scopes are few even when rules are many: each distinct selector is judged once per
+        # host, and hosts judged alike share one compiled plan.
+        distinct: dict[Any, int] = {}
+        self._selector_of = [distinct.setdefault(rule.selector, len(distinct)) for rule in rules]
+        self._selectors = list(distinct)
+        self._host_keys: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[bool, ...]] = {}
+        self._plans: dict[tuple[bool, ...], HostPlan] = {}
         self.suppressor.maintenance = policy.maintenance
         self.suppressor.inhibit = policy.inhibit
 
     def plan(self, host_id: str, region: str, labels: dict[str, str]) -> HostPlan:
-        key = (host_id, region, tuple(sorted(labels.items())))
-        plan = self._plans.get(key)
+        """The compiled rules for a host (cached by host identity, shared by scope outcome)."""
+        host = (host_id, region, tuple(sorted(labels.items())))
+        verdict = self._host_keys.get(host)
+        if verdict is None:
+            if len(self._host_keys) > 200_000:  # hosts come and go; never grow without bound
+                self._host_keys.clear()
+            verdict = self._host_keys[host] = tuple(s.matches(host_id, region, labels) for s in self._selectors)
+        plan = self._plans.get(verdict)
         if plan is None:
-            if len(self._plans) > 100_000:  # hosts come and go; never grow without bound
-                self._plans.clear()
-            plan = self._plans[key] = _compile(self.policy, host_id, region, labels)
+            plan = self._plans[verdict] = _compile(self.policy, [verdict[i] for i in self._selector_of])
         return plan
 
     def evaluate(self, event: EvaluatedEvent, state: HostState) -> Result:
@@ -226,7 +255,7 @@ class Evaluator:
         samples = samples_of(event)
         for key, value in samples.values.items():
             self._sample(plan, samples, key, value, state, result)
-        if isinstance(event, ProcessSummary) and plan.schedules:
+        if isinstance(event, ProcessSummary) and (plan.schedules or state.schedules):
             self._schedules(plan, event, state, result, samples=samples)
         for rule in plan.groups:
             contribution = samples.values.get(rule.metric)
@@ -292,13 +321,18 @@ class Evaluator:
         if not state.alerts[key]:
             del state.alerts[key]
         out.changed = True
+        self._resolve_retired(name, "metric", key, st, samples, out)
+
+    def _resolve_retired(self, name: str, kind: str, key: str, st: AlertState, samples: Samples, out: Result) -> None:
+        """A rule left the policy (or the host left its scope): close what it announced."""
         fp = short_hash(name, samples.host_id, key)
         if self.announced is not None:
             sync(st, self.announced(fp))
         if st.announced:
-            notice = Notice("resolved", st.announced, st.announced_since, samples.ts, math.nan, st.threshold)
-            labels = self._labels(name, "metric", (), samples, key, st)
-            out.alerts.append(self._alert(name, "metric", Notify(), fp, key, notice, samples, labels))
+            # the last value judged, not NaN: the alert topic's records carry finite numbers
+            notice = Notice("resolved", st.announced, st.announced_since, samples.ts, st.value, st.threshold)
+            labels = self._labels(name, kind, (), samples, key, st)
+            out.alerts.append(self._alert(name, kind, Notify(), fp, key, notice, samples, labels))
 
     @staticmethod
     def _store(table: dict[str, dict[str, AlertState]], key: str, name: str, st: AlertState) -> None:
@@ -324,6 +358,13 @@ class Evaluator:
     ) -> None:
         now = event.ts
         ctx = samples or Samples(event.host_id, event.region, now, 0.0, {}, event.labels)
+        if samples is not None and state.schedules:
+            names = {rule.name for rule in plan.schedules}
+            for name in [n for n in state.schedules if n not in names]:
+                gone = state.schedules.pop(name)
+                out.changed = True
+                if gone.group:
+                    self._resolve_retired(name, "schedule", f"{PROC_COUNT}:{gone.group}", gone.missed, ctx, out)
         for rule in plan.schedules:
             if started_group is not None and rule.group != started_group:
                 continue
@@ -331,7 +372,7 @@ class Evaluator:
             if sst is None:
                 if samples is None:
                     continue  # start observations only from a process summary
-                sst = state.schedules[rule.name] = ScheduleState(watching_since=now)
+                sst = state.schedules[rule.name] = ScheduleState(watching_since=now, group=rule.group)
                 out.changed = True
             running = started_group is not None or ctx.values.get(f"{PROC_COUNT}:{rule.group}", 0.0) > 0
             if running and sst.last_run < now:
@@ -429,7 +470,9 @@ _ALERT_FIELDS = frozenset({"rule", "kind", "severity", "host_id", "region", "met
 
 def event_id(fp: str, notice: Notice) -> str:
     """Deterministic: a replayed evaluation produces the same id, so stores can dedupe."""
-    return short_hash(fp, notice.transition, notice.severity, repr(notice.started_at), repr(notice.at), size=12)
+    # float(): the same time gives the same id whether it came as 50 or 50.0 (state read back from JSON)
+    started_at, at = float(notice.started_at), float(notice.at)
+    return short_hash(fp, notice.transition, notice.severity, repr(started_at), repr(at), size=12)
 
 
 def render(template: str, fields: dict[str, Any]) -> str:
