@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from collector import __version__
 from collector.aio import sleep_unless
 from collector.config import AgentConfig
 from collector.contract import Event, Heartbeat, MetricBatch, Topics, encode
-from collector.durable import atomic_write
+from collector.durable import atomic_write, lock_dir
 from collector.log_tail import LogTailer
 from collector.log_tail import to_events as log_events
 from collector.processes import ProcessScanner, to_summary
@@ -273,6 +274,7 @@ async def run_agent(config: AgentConfig, state_dir: Path, stop: asyncio.Event, c
     # the sender reports reachability changes itself, once each.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     state_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_dir(state_dir, "agent")
     spool = DiskSpool(state_dir / "spool", max_bytes=config.spool.max_bytes, segment_bytes=config.spool.segment_bytes)
     collector = Collector(config, state_dir)
     counters = Counters()
@@ -323,4 +325,5 @@ async def run_agent(config: AgentConfig, state_dir: Path, stop: asyncio.Event, c
             len(spool),
             spool.dropped_records,
         )
+        os.close(lock)
     return done

@@ -41,3 +41,31 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
         raise
     if fsync:
         fsync_dir(path.parent)
+
+
+class StateDirBusy(RuntimeError):
+    """Another process holds the lock of a state directory; the message names it."""
+
+
+def lock_dir(directory: Path, owner: str) -> int:
+    """Take the exclusive lock of ``directory`` for this process; returns the fd to keep open.
+
+    Two agents sharing a state directory would interleave spool writes and each see the
+    other's records as corrupt: the second one is refused instead. The kernel releases the
+    lock when the process ends, however it ends.
+    """
+    import fcntl
+
+    path = directory / f"{owner}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise StateDirBusy(
+            f"{directory} is in use by another {owner} (pid {holder}); give each its own state dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd

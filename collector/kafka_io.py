@@ -42,7 +42,7 @@ def partitions_from_env() -> int:
 
 
 @contextlib.contextmanager
-def _quiet_client_logs() -> Iterator[None]:
+def quiet_client_logs() -> Iterator[None]:
     """Probing a broker that is still starting makes aiokafka log an ERROR per attempt."""
     logger = logging.getLogger("aiokafka")
     before = logger.level
@@ -55,7 +55,7 @@ def _quiet_client_logs() -> Iterator[None]:
 
 async def broker_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:
     """True when a client metadata round-trip succeeds (an open port is not enough)."""
-    with _quiet_client_logs():
+    with quiet_client_logs():
         return await _metadata_round_trip(bootstrap, timeout_s)
 
 
@@ -122,5 +122,6 @@ __all__ = [
     "ensure_all_topics",
     "ensure_topics",
     "partitions_from_env",
+    "quiet_client_logs",
     "wait_for_broker",
 ]

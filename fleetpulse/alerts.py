@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 def format_alert(alert: Alert) -> str:
     """One line per transition, newest state first, for people reading a terminal."""
     at = datetime.fromtimestamp(alert.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    scope = f"host={alert.host_id} region={alert.region}" if alert.host_id else f"kind={alert.kind}"
     return (
-        f"{at} {alert.state.upper():8} {alert.severity:8} {alert.rule} host={alert.host_id} "
-        f"region={alert.region} {alert.metric}={alert.value:g} threshold={alert.threshold:g} "
-        f"- {alert.summary}"
+        f"{at} {alert.notice.upper():11} {alert.severity:8} {alert.rule} {scope} "
+        f"{alert.metric}={alert.value:g} threshold={alert.threshold:g} - {alert.summary}"
     )
 
 

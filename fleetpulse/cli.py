@@ -143,7 +143,13 @@ def cmd_agent(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             done += 1
         return 0
-    _run_until_signal(lambda stop: run_agent(config, state_dir, stop, cycles=1 if args.once else None))
+    from collector.durable import StateDirBusy
+
+    try:
+        _run_until_signal(lambda stop: run_agent(config, state_dir, stop, cycles=1 if args.once else None))
+    except StateDirBusy as exc:
+        sys.stderr.write(f"fleetpulse agent: {exc}\n")
+        return 1
     return 0
 
 

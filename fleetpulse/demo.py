@@ -22,7 +22,10 @@ from collector.contract import Alert, MetricBatch, Topics, decode_as
 from collector.kafka_io import bootstrap_servers
 from fleetpulse.alerts import format_alert
 
-DEMO_POLICY = Path(__file__).resolve().parents[1] / "deploy" / "demo" / "policy.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_POLICY = ROOT / "deploy" / "demo" / "policy.yaml"
+EXAMPLES = ROOT / "policies" / "examples"
+DEMO_RULE = "demo_cpu_high"
 
 
 @dataclass
@@ -91,7 +94,8 @@ async def _watch(opts: DemoOptions, bootstrap: str, stop: asyncio.Event) -> None
                 for record in records:
                     if tp.topic == topics.alerts:
                         alert = decode_as(record.value, Alert)
-                        opts.seen[alert.state] += 1
+                        if alert.rule == DEMO_RULE:
+                            opts.seen[alert.state] += 1
                         say(f"ALERT {format_alert(alert)}")
                     else:
                         batch = decode_as(record.value, MetricBatch)
@@ -144,6 +148,20 @@ async def _story(opts: DemoOptions, children: dict[str, subprocess.Popen[bytes]]
             b.wait()
 
 
+def _apply_policies(bootstrap: str, prefix: str) -> None:
+    """Publish the example policies plus the demo's short rule, as ``fleetpulse policy apply`` does."""
+    from fleetpulse.control import publish_policy
+    from policies.loader import load_policy_texts, policy_files
+
+    files = {**policy_files(EXAMPLES), **policy_files(DEMO_POLICY)}
+    policy = load_policy_texts(files)
+    asyncio.run(publish_policy(bootstrap, Topics(prefix), files, policy.version))
+    say(
+        f"applied policy {policy.version}: {len(policy)} rules from {EXAMPLES.relative_to(ROOT)}/ "
+        f"and {DEMO_POLICY.relative_to(ROOT)} (every rule kind; the demo watches {DEMO_RULE})"
+    )
+
+
 def run_demo(opts: DemoOptions) -> int:
     """Run the demo; returns 0 when an alert fired and resolved, 1 otherwise."""
     from fleetpulse.kafka_local import LocalKafka
@@ -173,9 +191,8 @@ def run_demo(opts: DemoOptions) -> int:
     target = default_target(opts.home)
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        children["worker"] = _spawn(
-            "worker", ["worker", *common, "--policy", str(DEMO_POLICY), "--app-id", "fleetpulse-demo"], logs
-        )
+        _apply_policies(bootstrap, opts.topic_prefix)
+        children["worker"] = _spawn("worker", ["worker", *common, "--app-id", "fleetpulse-demo"], logs)
         children["sink"] = _spawn("sink", ["sink", *common, "--clickhouse-url", target], logs)
         time.sleep(2)  # topics are created by the worker; the agent retries anyway
         children["agent"] = _spawn(

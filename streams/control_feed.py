@@ -16,6 +16,8 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from collector.kafka_io import quiet_client_logs
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[ConsumerRecord], None]
@@ -93,10 +95,12 @@ class ControlFeed:
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
     """A topic's partitions (metadata may need a moment after the topic was created)."""
-    for _ in range(50):
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return sorted(found)
-        await consumer._client.force_metadata_update()
-        await asyncio.sleep(0.1)
+    # aiokafka logs an ERROR per refresh while a just-created topic is not in metadata yet
+    with quiet_client_logs():
+        for _ in range(100):
+            found = consumer.partitions_for_topic(topic)
+            if found:
+                return sorted(found)
+            await consumer._client.force_metadata_update()  # no public call refreshes metadata
+            await asyncio.sleep(0.1)
     raise RuntimeError(f"topic {topic!r} has no partitions (does it exist?)")

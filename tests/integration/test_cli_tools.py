@@ -47,7 +47,7 @@ def test_alerts_tail_prints_each_alert_as_a_line(kafka_bootstrap: str, topics: T
         assert tail.kill(signal.SIGINT) == 0, tail.log()
     line = next(x for x in tail.log().splitlines() if "FIRING" in x)
     assert line == (
-        "2026-09-21T14:14:20Z FIRING   critical disk_full host=db-7 region=eu disk_used_pct:/=97.5 "
+        "2026-09-21T14:14:20Z FIRING      critical disk_full host=db-7 region=eu disk_used_pct:/=97.5 "
         "threshold=90 - disk / at 98%"
     )
 

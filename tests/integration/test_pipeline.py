@@ -40,6 +40,8 @@ def test_agent_to_worker_to_alert_topic_and_to_clickhouse(
             "it",
             "--label",
             "team=ops",
+            "--home",  # its own state dir: never the checkout's .fleetpulse
+            str(home),
         ],
         home,
     ).start()

@@ -486,3 +486,15 @@ def test_any_mix_of_appends_acks_and_restarts_delivers_every_record_once_in_orde
         assert spool.dropped_records == 0
         assert len(segment_files(directory)) <= 1
         spool.close()
+
+
+def test_a_state_dir_has_one_owner_at_a_time(tmp_path: Path) -> None:
+    import os
+
+    from collector.durable import StateDirBusy, lock_dir
+
+    fd = lock_dir(tmp_path, "agent")
+    with pytest.raises(StateDirBusy, match=rf"in use by another agent \(pid {os.getpid()}\)"):
+        lock_dir(tmp_path, "agent")
+    os.close(fd)
+    os.close(lock_dir(tmp_path, "agent"))  # free again once the owner let go
