@@ -310,7 +310,9 @@ class Evaluator:
             sync(st, self.announced(fp))
         labels = self._labels(rule.name, rule.kind, rule.labels, samples, key, crossed or st)
         suppressed = crossed is not None and self.suppressor.reason(labels, samples.ts, fp) is not None
-        notice = advance(st, crossed, value, samples.ts, rule.for_s, rule.notify, suppressed)
+        # two missed samples in a row break a sustained breach
+        gap_s = 2.5 * samples.interval_s if samples.interval_s > 0 else math.inf
+        notice = advance(st, crossed, value, samples.ts, rule.for_s, rule.notify, suppressed, gap_s)
         self._store(state.alerts, key, rule.name, st)
         out.changed = True
         if notice is not None:

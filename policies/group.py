@@ -17,7 +17,7 @@ import orjson
 from collector.contract import Alert, ScaleSignal
 from policies.engine import GroupSample, Samples, render
 from policies.lifecycle import AlertState, AnnouncedLookup, advance, sync
-from policies.model import GroupRule, short_hash
+from policies.model import GroupRule, from_json_float, json_float, short_hash
 from policies.suppress import Suppressor, alert_labels
 
 
@@ -32,7 +32,8 @@ class GroupState:
 
     def to_bytes(self) -> bytes:
         last = self.last_scale_at if math.isfinite(self.last_scale_at) else None
-        return orjson.dumps({"h": self.hosts, "a": self.alert.to_list(), "n": self.now, "l": last})
+        hosts = {h: [json_float(v), json_float(ts)] for h, (v, ts) in self.hosts.items()}
+        return orjson.dumps({"h": hosts, "a": self.alert.to_list(), "n": self.now, "l": last})
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> GroupState:
@@ -40,7 +41,8 @@ class GroupState:
             return cls()
         body: dict[str, Any] = orjson.loads(raw)
         last = body.get("l")
-        return cls(body["h"], AlertState.from_list(body["a"]), body["n"], -math.inf if last is None else last)
+        hosts = {h: [from_json_float(v), from_json_float(ts)] for h, (v, ts) in body["h"].items()}
+        return cls(hosts, AlertState.from_list(body["a"]), body["n"], -math.inf if last is None else last)
 
 
 def group_value(rule: GroupRule, state: GroupState) -> tuple[float, int]:
@@ -143,7 +145,7 @@ def _scale(rule: GroupRule, state: GroupState, value: float, hosts: int) -> list
             value=value,
             threshold=threshold,
             hosts=hosts,
-            event_id=short_hash(rule.name, action, repr(state.now), size=12),
+            event_id=short_hash(rule.name, action, repr(float(state.now)), size=12),
             labels=dict(rule.labels),
         )
     ]

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies.model import SEVERITY_RANK, Notify, Threshold
+from policies.model import SEVERITY_RANK, Notify, Threshold, from_json_float, json_float
 
 
 @dataclass
@@ -41,6 +41,7 @@ class AlertState:
     announced_since: float = 0.0  # started_at of the announced alert
     notified_at: float = 0.0
     changes: list[float] = field(default_factory=list)  # firing<->inactive times, in flap window
+    seen_at: float = 0.0  # the last evaluation that touched this state
 
     @property
     def idle(self) -> bool:
@@ -56,23 +57,22 @@ class AlertState:
         return [
             self.phase,
             self.severity,
-            self.since,
-            self.value,
-            self.threshold,
+            json_float(self.since),
+            json_float(self.value),
+            json_float(self.threshold),
             self.announced,
-            self.announced_since,
-            self.notified_at,
-            self.changes,
+            json_float(self.announced_since),
+            json_float(self.notified_at),
+            [json_float(t) for t in self.changes],
+            json_float(self.seen_at),
         ]
 
     @classmethod
     def from_list(cls, raw: list[Any]) -> AlertState:
-        """Inverse of :meth:`to_list`; JSON turns NaN and infinities into null, read back as NaN."""
-        phase, severity, since, value, threshold, announced, announced_since, notified_at, changes = raw
-
-        def num(x: Any) -> float:
-            return math.nan if x is None else float(x)
-
+        """Inverse of :meth:`to_list` (non-finite numbers as :func:`~policies.model.json_float` writes them)."""
+        phase, severity, since, value, threshold, announced, announced_since, notified_at, changes = raw[:9]
+        seen_at = raw[9] if len(raw) > 9 else 0.0
+        num = from_json_float
         return cls(
             phase,
             severity,
@@ -82,7 +82,8 @@ class AlertState:
             announced,
             num(announced_since),
             num(notified_at),
-            list(changes),
+            [num(t) for t in changes],
+            num(seen_at),
         )
 
 
@@ -134,18 +135,23 @@ def advance(
     for_s: float,
     notify: Notify,
     suppressed: bool = False,
+    max_gap_s: float = math.inf,
 ) -> Notice | None:
     """Move ``st`` (in place) to what the newest evaluation at ``now`` says; the notice to send.
 
     ``crossed`` is the most severe bound the value is beyond (hysteresis already applied),
-    None when the value is back in bounds or could not be judged.
+    None when the value is back in bounds or could not be judged. A breach is sustained
+    only if watched without a gap: more than ``max_gap_s`` since the previous evaluation
+    restarts a pending breach's ``for`` clock (a host that was silent proved nothing).
     """
     was_firing = st.phase == "firing"
+    gap = now - st.seen_at > max_gap_s
+    st.seen_at = now
     if crossed is None:
         st.phase = None
         st.severity = ""
     else:
-        if st.phase is None:
+        if st.phase is None or (st.phase == "pending" and gap):
             st.phase, st.since = "pending", now
         st.severity, st.value, st.threshold = crossed.severity, value, crossed.value
         if st.phase == "pending" and now - st.since >= for_s:
@@ -171,7 +177,9 @@ def _reconcile(
     if not firing:
         if flapping:
             return None  # stay open until the flapping calms down
-        notice = Notice("resolved", st.announced, st.announced_since, now, value, st.threshold)
+        # a value that could not be judged (NaN) is no number to publish: say the last one judged
+        shown = st.value if math.isnan(value) else value
+        notice = Notice("resolved", st.announced, st.announced_since, now, shown, st.threshold)
         st.announced, st.notified_at = "", now
         return notice
     if suppressed:

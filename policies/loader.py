@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -264,12 +265,12 @@ def _rule(raw: _Mapping, origin: str) -> list[Any]:
 class _Ctx:
     """One raw rule and helpers that turn its keys into values or line-numbered problems."""
 
-    def __init__(self, raw: _Mapping, name: str, source: str) -> None:
-        self.raw, self.name, self.source = raw, name, source
+    def __init__(self, raw: _Mapping, name: str, source: str, what: str = "rule") -> None:
+        self.raw, self.name, self.source, self.what = raw, name, source, what
 
     def fail(self, key: str, message: str, node: Any = None) -> _Problem:
         line = node.line if isinstance(node, _Mapping) else self.raw.line_of(key)
-        return _Problem(line, f"rule {self.name!r}: {message}")
+        return _Problem(line, f"{self.what} {self.name!r}: {message}")
 
     def duration(self, key: str, default: float = 0.0) -> float:
         if key not in self.raw:
@@ -343,7 +344,7 @@ class _Ctx:
         return _thresholds(self, node, value_key or "max")
 
 
-_TEMPLATE_FIELDS = {
+_TEMPLATE_FIELDS: dict[str, Any] = {
     "rule": "r",
     "host": "h",
     "region": "eu",
@@ -351,7 +352,7 @@ _TEMPLATE_FIELDS = {
     "value": 1.0,
     "threshold": 1.0,
     "severity": "warning",
-    "labels": {},
+    "labels": defaultdict(str),  # {labels[team]}: a label the host may or may not have
 }
 
 
@@ -359,10 +360,6 @@ def _check_template(ctx: _Ctx, key: str, template: str) -> None:
     try:
         template.format(**_TEMPLATE_FIELDS)
     except KeyError as exc:
-        if exc.args and exc.args[0] in _TEMPLATE_FIELDS:
-            return
-        if isinstance(exc.args[0], str) and "labels" in template:
-            return  # {labels[team]}: a label the host may or may not have
         raise ctx.fail(
             key, f"bad template {template!r}: unknown field {exc}; fields: {', '.join(_TEMPLATE_FIELDS)}"
         ) from None
@@ -426,7 +423,8 @@ def _metric_rule(ctx: _Ctx) -> list[Any]:
         if not match:
             raise ctx.fail("when", f"cannot read when: {when!r} (expected e.g. 'cpu_pct > 90 for 60s')")
         metric = match["metric"]
-        node = _Mapping({"max" if match["op"] == ">" else "min": match["threshold"]})
+        threshold = ctx.number(match["threshold"], "when", "the threshold in 'when'")  # at the 'when' line
+        node = _Mapping({"max" if match["op"] == ">" else "min": threshold})
         node.line, node.key_lines = raw.line, {}
         if match["for"] is not None:
             if "for" in raw:
@@ -722,7 +720,7 @@ def _named(raw: _Mapping, origin: str, what: str) -> _Ctx:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise _Problem(raw.line_of("name"), f"every {what} needs a 'name' of letters, digits, '_', '.', '-'")
-    return _Ctx(raw, name, f"{origin}:{raw.line}")
+    return _Ctx(raw, name, f"{origin}:{raw.line}", what)
 
 
 def _maintenance(raw: _Mapping, origin: str) -> list[Any]:

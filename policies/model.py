@@ -41,6 +41,18 @@ def parse_duration(text: str | int | float) -> float:
     return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
+def json_float(x: float) -> float | str | None:
+    """``x`` as JSON can hold it: NaN as null, infinities as ``"inf"``/``"-inf"`` (JSON has neither)."""
+    if math.isfinite(x):
+        return x
+    return None if math.isnan(x) else repr(x)
+
+
+def from_json_float(x: float | str | None) -> float:
+    """Inverse of :func:`json_float`."""
+    return math.nan if x is None else float(x)
+
+
 def short_hash(*parts: str, size: int = 8) -> str:
     """A stable hex id of some strings (fingerprints, event ids)."""
     return hashlib.blake2b("\x00".join(parts).encode(), digest_size=size).hexdigest()

@@ -5,7 +5,7 @@ one window implementation and one lifecycle for all of them:
 
 * ``proc_count:<group>``, ``proc_cpu_pct:<group>``, ``proc_rss_bytes:<group>`` per watched
   process group of a :class:`~collector.contract.ProcessSummary`, and ``proc_age_s:<group>``
-  (how long its oldest process has run) while it has members;
+  (how long its oldest process has run; 0 while it has no members);
 * ``log_count:<rule>`` per agent log rule of a :class:`~collector.contract.LogCounts`
   (matching lines in that interval; sum them over a window).
 """
@@ -45,8 +45,9 @@ def samples_of(event: MetricBatch | ProcessSummary | LogCounts) -> Samples:
             values[f"{PROC_COUNT}:{group}"] = float(stats.count)
             values[f"{PROC_CPU}:{group}"] = stats.cpu_pct
             values[f"{PROC_RSS}:{group}"] = float(stats.rss_bytes)
-            if stats.oldest_start is not None:
-                values[f"{PROC_AGE}:{group}"] = max(0.0, event.ts - stats.oldest_start)
+            # 0 without members, so a runtime alert ends with the run (not with the next one)
+            age = 0.0 if stats.oldest_start is None else max(0.0, event.ts - stats.oldest_start)
+            values[f"{PROC_AGE}:{group}"] = age
     else:
         values = {f"{LOG_COUNT}:{rule}": float(n) for rule, n in event.counts.items()}
     return Samples(event.host_id, event.region, event.ts, event.interval_s, values, event.labels)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from policies.model import from_json_float, json_float
+
 
 @dataclass
 class Window:
@@ -52,16 +54,16 @@ class Window:
         """Has the series been watched for a whole window (allowing one sample interval)?"""
         return not math.isnan(self.since) and now - self.since + interval_s >= window_s
 
-    def to_list(self) -> list[float]:
+    def to_list(self) -> list[float | str | None]:
         flat = [self.since, self.last_ts]
         for ts, value in self.points:
             flat.extend((ts, value))
-        return flat
+        return [json_float(x) for x in flat]
 
     @classmethod
-    def from_list(cls, flat: list[float | None]) -> Window:
-        """Inverse of :meth:`to_list`; JSON turns NaN and infinities into null, read back as NaN."""
-        n = [math.nan if x is None else x for x in flat]
+    def from_list(cls, flat: list[float | str | None]) -> Window:
+        """Inverse of :meth:`to_list` (non-finite numbers as :func:`~policies.model.json_float` writes them)."""
+        n = [from_json_float(x) for x in flat]
         return cls(n[0], n[1], [(n[i], n[i + 1]) for i in range(2, len(n) - 1, 2)])
 
 
@@ -71,13 +73,18 @@ def aggregate(values: list[float], agg: str) -> float:
     Other aggregations of nothing are NaN, which breaches no bound.
     """
     if agg == "sum":
-        return math.fsum(values) if all(map(math.isfinite, values)) else sum(values)
+        return _fsum(values) if all(map(math.isfinite, values)) else sum(values)
     if not values:
         return math.nan
     if agg == "last":
         return values[-1]
     if agg == "avg":
-        return math.fsum(values) / len(values) if all(map(math.isfinite, values)) else sum(values) / len(values)
+        if not all(map(math.isfinite, values)):
+            return sum(values) / len(values)
+        try:
+            return math.fsum(values) / len(values)
+        except OverflowError:  # huge finite values: their mean is still a finite number
+            return math.fsum(v / len(values) for v in values)
     if agg == "min":
         return min(values)
     if agg == "max":
@@ -86,3 +93,10 @@ def aggregate(values: list[float], agg: str) -> float:
         ordered = sorted(values)
         return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
     raise ValueError(f"unknown aggregation {agg!r}")
+
+
+def _fsum(values: list[float]) -> float:
+    try:
+        return math.fsum(values)
+    except OverflowError:  # huge finite values: add them scaled down by a power of two (exact), scale back
+        return math.fsum(v * 2.0**-64 for v in values) * 2.0**64
