@@ -49,9 +49,16 @@ class Spawner:
         self.children: list[subprocess.Popen[bytes]] = []
 
     def spawn(self, code: str = SLEEP) -> subprocess.Popen[bytes]:
-        # Popen returns after exec(), so the child's name and argv are final by then.
         child = subprocess.Popen([str(self.link), "-c", code, self.marker], stdin=subprocess.DEVNULL)
         self.children.append(child)
+        # Popen returns once exec() is committed: the name is final then, but the kernel fills
+        # /proc/<pid>/cmdline a moment later (on a busy machine, noticeably later). Tests mean
+        # "a process that has started", so wait for its argv (a scanner re-reads young
+        # processes until they settle, so the agent itself only reports such a start later).
+        deadline = time.monotonic() + 10
+        while self.marker not in psutil.Process(child.pid).cmdline():
+            assert time.monotonic() < deadline, "child never showed its argv"
+            time.sleep(0.005)
         return child
 
     def kill(self, child: subprocess.Popen[bytes]) -> None:
