@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,7 @@ def create_app(settings: WorkerSettings, holder: PolicyHolder | None = None) -> 
 
     @app.timer(settings.stats_interval_s)
     async def report() -> None:
+        holder.suppressor.prune(time.time())  # ended silences are no longer matched against
         log.info("event=worker_stats %s", stats.line())
 
     @app.task
@@ -318,7 +320,7 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
 
     @app.task
     async def follow_control_topics() -> None:
-        feed.follow()
+        await feed.follow()  # cancelled (and closed) when the worker stops
 
     worker = Worker(app, loglevel=loglevel, loop=loop, redirect_stdouts=False)
     try:

@@ -9,7 +9,6 @@ everything that existed at start has been read, so a worker starts on the applie
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -30,7 +29,6 @@ class ControlFeed:
         self.bootstrap = bootstrap
         self.handlers = handlers
         self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
@@ -55,17 +53,17 @@ class ControlFeed:
                 raise TimeoutError("control topics not read to their end in time")
             await self._poll(500)
 
-    def follow(self) -> None:
-        """Keep reading in the background until :meth:`stop`."""
-        self._task = asyncio.get_running_loop().create_task(self._follow())
+    async def follow(self) -> None:
+        """Keep reading until cancelled, then close the consumer."""
+        try:
+            await self._follow()
+        finally:
+            await self.stop()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
         if self._consumer is not None:
-            await self._consumer.stop()
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
 
     async def _position(self, tp: TopicPartition) -> int:
         assert self._consumer is not None
