@@ -150,3 +150,27 @@ def test_process_group_below_min_fires_and_the_nightly_batch_rule_fires_only_whe
     assert web == [("firing", 70, 1)], "the blip at +20 s must not fire; the drop held for 30 s must"
     batch = [(a.host_id, a.state, a.at - day) for a in alerts if a.rule == "nightly_batch"]
     assert batch == [("batch-missed", "firing", 3 * 3600)], "only the host where the batch never ran"
+
+
+def test_silences_are_added_listed_and_expired_through_the_silence_topic(kafka_bootstrap: str, topics: Topics) -> None:
+    added = fleetpulse(
+        *_cli(kafka_bootstrap, topics, "silence", "add", "-m", "rule=cpu_hot", "-m", "host_id=~web-.*", "-d", "2h"),
+        "--comment",
+        "kernel upgrade",
+    )
+    assert added.returncode == 0, added.stderr
+    silence_id = added.stdout.strip()
+    listed = fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "list"))
+    (line,) = listed.stdout.splitlines()
+    assert line.startswith(f"{silence_id}  active") and "rule=cpu_hot host_id=~web-.*" in line
+    assert "kernel upgrade" in line
+
+    refused = fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "add", "-m", "rule cpu_hot"))
+    assert refused.returncode == 2 and "cannot read matcher" in refused.stderr
+
+    expired = fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "expire", silence_id))
+    assert expired.returncode == 0 and silence_id in expired.stdout
+    assert fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "list")).stdout.strip() == "no silences"
+    everything = fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "list", "--all")).stdout
+    assert f"{silence_id}  expired" in everything
+    assert fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "expire", "nope")).returncode == 1
