@@ -2,8 +2,10 @@
 
 Each host in scope contributes its latest value (a :class:`~policies.engine.GroupSample`);
 the group's clock is the newest contribution's event time, and hosts silent for
-``stale_s`` drop out. The alert has one fingerprint per rule and the same lifecycle as
-any other alert.
+``stale_s`` drop out. A group is judged only once it has been watched for ``stale_s``: until
+then, hosts that have not reported yet are not missing (a rule just applied, or a first
+start, is not an alert or a scale signal). The alert has one fingerprint per rule and the
+same lifecycle as any other alert.
 """
 
 from __future__ import annotations
@@ -23,17 +25,20 @@ from policies.suppress import Suppressor, alert_labels
 
 @dataclass
 class GroupState:
-    """Latest value per host, the rule's alert lifecycle, and when it last asked to scale."""
+    """Latest value per host, the rule's alert lifecycle, when it last asked to scale and since when it is watched."""
 
     hosts: dict[str, list[float]] = field(default_factory=dict)  # host -> [value, ts]
     alert: AlertState = field(default_factory=AlertState)
     now: float = 0.0
     last_scale_at: float = -math.inf
+    since: float = math.nan  # the first contribution's time (NaN: none yet)
 
     def to_bytes(self) -> bytes:
         last = self.last_scale_at if math.isfinite(self.last_scale_at) else None
         hosts = {h: [json_float(v), json_float(ts)] for h, (v, ts) in self.hosts.items()}
-        return orjson.dumps({"h": hosts, "a": self.alert.to_list(), "n": self.now, "l": last})
+        return orjson.dumps(
+            {"h": hosts, "a": self.alert.to_list(), "n": self.now, "l": last, "s": json_float(self.since)}
+        )
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> GroupState:
@@ -42,7 +47,9 @@ class GroupState:
         body: dict[str, Any] = orjson.loads(raw)
         last = body.get("l")
         hosts = {h: [from_json_float(v), from_json_float(ts)] for h, (v, ts) in body["h"].items()}
-        return cls(hosts, AlertState.from_list(body["a"]), body["n"], -math.inf if last is None else last)
+        # a state written before "s" existed has been watching for long enough
+        since = from_json_float(body["s"]) if "s" in body else -math.inf
+        return cls(hosts, AlertState.from_list(body["a"]), body["n"], -math.inf if last is None else last, since)
 
 
 def group_value(rule: GroupRule, state: GroupState) -> tuple[float, int]:
@@ -74,9 +81,13 @@ def evaluate_group(
         return [], []  # a repeat or an older value: the host's latest stands
     state.hosts[sample.host_id] = [sample.value, sample.ts]
     state.now = max(state.now, sample.ts)
+    if math.isnan(state.since):
+        state.since = sample.ts
     for host in [h for h, (_, ts) in state.hosts.items() if ts <= state.now - rule.stale_s]:
         del state.hosts[host]  # bounded: hosts that left the scope are forgotten
     value, hosts = group_value(rule, state)
+    if state.now - state.since < rule.stale_s:
+        value = math.nan  # not watched for long enough: no judgement yet
     crossed = rule.breach(value, state.alert.active_rank) if not math.isnan(value) else None
     fp = short_hash(rule.name, "", rule.metric)
     if announced is not None:

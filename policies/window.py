@@ -83,8 +83,8 @@ def aggregate(values: list[float], agg: str) -> float:
             return sum(values) / len(values)
         try:
             return math.fsum(values) / len(values)
-        except OverflowError:  # huge finite values: their mean is still a finite number
-            return math.fsum(v / len(values) for v in values)
+        except OverflowError:  # huge values: as in _fsum, scaled down and back; the mean is finite
+            return math.fsum(v * 2.0**-64 for v in values) / len(values) * 2.0**64
     if agg == "min":
         return min(values)
     if agg == "max":
@@ -96,7 +96,8 @@ def aggregate(values: list[float], agg: str) -> float:
 
 
 def _fsum(values: list[float]) -> float:
+    """``math.fsum`` of finite values, which raises on intermediate overflow: infinite only if the sum is."""
     try:
         return math.fsum(values)
-    except OverflowError:  # huge finite values: add them scaled down by a power of two (exact), scale back
+    except OverflowError:  # huge values: add them scaled down by a power of two (exact), scale back
         return math.fsum(v * 2.0**-64 for v in values) * 2.0**64

@@ -41,13 +41,20 @@ def test_policy_validate_exits_2_with_file_and_line(tmp_path: Path) -> None:
     bad.write_text("rules:\n  - name: x\n    when: cpu > ninety\n")
     done = fleetpulse("policy", "validate", str(bad))
     assert done.returncode == 2
-    assert f"{bad}:3: rule 'x': threshold must be a number" in done.stderr
+    assert f"{bad}:3: rule 'x': the threshold in 'when' must be a number, got 'ninety'" in done.stderr
+    assert done.stdout == ""
 
 
 def test_policy_validate_lists_valid_rules() -> None:
     done = fleetpulse("policy", "validate", "policies/examples")
     assert done.returncode == 0, done.stderr
-    assert "cpu_high cpu_pct max=90 for=60s critical" in done.stdout
+    lines = done.stdout.splitlines()
+    assert (
+        "policies/examples/hosts.yaml:3: metric cpu_high cpu_pct avg/120s max.warning=85 max.critical=95 for=60s"
+        in lines
+    )
+    assert "policies/examples/processes.yaml:18: schedule nightly_backup backup '0 2 * * *' within=3600s" in lines
+    assert lines[-1].startswith("16 rule(s) valid in 4 file(s), version ")
 
 
 def test_every_subcommand_has_help() -> None:
