@@ -23,9 +23,9 @@ import orjson
 
 from collector.contract import Alert, LogCounts, MetricBatch, ProcessEvent, ProcessSummary
 from policies import cron
+from policies.alerts import Subject, to_alert
 from policies.lifecycle import AlertState, AnnouncedLookup, Notice, advance, sync
 from policies.model import (
-    SEVERITY_RANK,
     GroupRule,
     MetricRule,
     Notify,
@@ -434,56 +434,7 @@ class Evaluator:
         samples: Samples,
         labels: dict[str, str],
     ) -> Alert:
-        labels["severity"] = notice.severity
+        alert = to_alert(Subject(rule, kind, notify, fp, samples.host_id, samples.region, key), notice, labels)
         self.suppressor.note_firing(fp, labels if notice.state == "firing" else None)
-        fields = {
-            "rule": rule,
-            "host": samples.host_id,
-            "region": samples.region,
-            "metric": key,
-            "value": notice.value,
-            "threshold": notice.threshold,
-            "severity": notice.severity,
-            "labels": labels,
-        }
-        return Alert(
-            fingerprint=fp,
-            rule=rule,
-            state=notice.state,  # type: ignore[arg-type]
-            severity=notice.severity,
-            host_id=samples.host_id,
-            region=samples.region,
-            metric=key,
-            value=notice.value,
-            threshold=notice.threshold,
-            started_at=notice.started_at,
-            at=notice.at,
-            summary=render(notify.summary, fields),
-            event_id=event_id(fp, notice),
-            labels={k: v for k, v in labels.items() if k not in _ALERT_FIELDS},
-            kind=kind,
-            transition=notice.transition,
-            annotations={name: render(template, fields) for name, template in notify.annotations},
-        )
+        return alert
 
-
-_ALERT_FIELDS = frozenset({"rule", "kind", "severity", "host_id", "region", "metric"})
-
-
-def event_id(fp: str, notice: Notice) -> str:
-    """Deterministic: a replayed evaluation produces the same id, so stores can dedupe."""
-    # float(): the same time gives the same id whether it came as 50 or 50.0 (state read back from JSON)
-    started_at, at = float(notice.started_at), float(notice.at)
-    return short_hash(fp, notice.transition, notice.severity, repr(started_at), repr(at), size=12)
-
-
-def render(template: str, fields: dict[str, Any]) -> str:
-    """A summary/annotation template; a template that cannot be filled is shown as written."""
-    try:
-        return template.format(**fields)
-    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
-        return template
-
-
-def severity_rank(name: str) -> int:
-    return SEVERITY_RANK.get(name, 0)

@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 
 from collector.contract import Alert, ScaleSignal
-from policies.engine import GroupSample, Samples, render
+from policies.alerts import Subject, to_alert
+from policies.engine import GroupSample
 from policies.lifecycle import AlertState, AnnouncedLookup, advance, sync
 from policies.model import GroupRule, from_json_float, json_float, short_hash
 from policies.suppress import Suppressor, alert_labels
@@ -99,41 +100,9 @@ def evaluate_group(
     alerts: list[Alert] = []
     notice = advance(state.alert, crossed, value, state.now, rule.for_s, rule.notify, suppressed)
     if notice is not None:
-        labels["severity"] = notice.severity
+        subject = Subject(rule.name, "group", rule.notify, fp, "", "", rule.metric, host_label=f"{hosts} hosts")
+        alerts.append(to_alert(subject, notice, labels))
         suppressor.note_firing(fp, labels if notice.state == "firing" else None)
-        fields = {
-            "rule": rule.name,
-            "host": f"{hosts} hosts",
-            "region": "",
-            "metric": rule.metric,
-            "value": notice.value,
-            "threshold": notice.threshold,
-            "severity": notice.severity,
-            "labels": labels,
-        }
-        from policies.engine import event_id
-
-        alerts.append(
-            Alert(
-                fingerprint=fp,
-                rule=rule.name,
-                state=notice.state,  # type: ignore[arg-type]
-                severity=notice.severity,
-                host_id="",
-                region="",
-                metric=rule.metric,
-                value=notice.value,
-                threshold=notice.threshold,
-                started_at=notice.started_at,
-                at=notice.at,
-                summary=render(rule.notify.summary, fields),
-                event_id=event_id(fp, notice),
-                labels=dict(rule.labels),
-                kind="group",
-                transition=notice.transition,
-                annotations={name: render(t, fields) for name, t in rule.notify.annotations},
-            )
-        )
     return alerts, _scale(rule, state, value, hosts)
 
 
@@ -162,4 +131,4 @@ def _scale(rule: GroupRule, state: GroupState, value: float, hosts: int) -> list
     ]
 
 
-__all__ = ["GroupState", "Samples", "evaluate_group", "group_value"]
+__all__ = ["GroupState", "evaluate_group", "group_value"]

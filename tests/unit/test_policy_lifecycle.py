@@ -287,3 +287,17 @@ def test_a_pending_alert_that_recovers_says_nothing() -> None:
     assert advance(st, CRIT, 9.0, 0.0, 60.0, Notify()) is None
     assert advance(st, None, 0.0, 10.0, 60.0, Notify()) is None
     assert st.phase is None and st.idle
+
+
+def test_a_reading_beyond_any_float_still_makes_a_decodable_alert() -> None:
+    import math
+
+    from collector.contract import decode, encode
+    from policies.alerts import Subject, to_alert
+    from policies.lifecycle import Notice
+    from policies.model import Notify
+
+    subject = Subject("sum_bytes", "group", Notify(), "fp", "", "", "x")
+    alert = to_alert(subject, Notice("firing", "warning", 1.0, 2.0, math.inf, 10.0), {})
+    back = decode(encode(alert))
+    assert back == alert and back.value > 1e308

@@ -1,0 +1,88 @@
+"""Notices become wire alerts here, for every rule kind: one shape, one id, one renderer."""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from collector.contract import Alert
+from policies.lifecycle import Notice
+from policies.model import Notify, short_hash
+
+# Alert fields that matchers see as labels but that travel as fields of their own.
+ALERT_FIELDS = frozenset({"rule", "kind", "severity", "host_id", "region", "metric"})
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an alert is about: the rule, and the host (or a group of hosts) and sample key."""
+
+    rule: str
+    kind: str
+    notify: Notify
+    fingerprint: str
+    host_id: str
+    region: str
+    metric: str
+    host_label: str = ""  # how templates name the subject ({host}); the host id by default
+
+
+def event_id(fp: str, notice: Notice) -> str:
+    """Deterministic: a replayed evaluation produces the same id, so stores can dedupe."""
+    # float(): the same time gives the same id whether it came as 50 or 50.0 (state read back from JSON)
+    started_at, at = float(notice.started_at), float(notice.at)
+    return short_hash(fp, notice.transition, notice.severity, repr(started_at), repr(at), size=12)
+
+
+def render(template: str, fields: dict[str, Any]) -> str:
+    """A summary/annotation template; a template that cannot be filled is shown as written."""
+    try:
+        return template.format(**fields)
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+        return template
+
+
+def wire_number(x: float) -> float:
+    """JSON has no NaN or infinities: a reading beyond any float becomes the largest float."""
+    if math.isfinite(x):
+        return x
+    if math.isnan(x):
+        return 0.0
+    return math.copysign(sys.float_info.max, x)
+
+
+def to_alert(subject: Subject, notice: Notice, labels: dict[str, str]) -> Alert:
+    """The wire alert of a notice; ``labels`` is the full label set matchers saw."""
+    labels["severity"] = notice.severity
+    value, threshold = wire_number(notice.value), wire_number(notice.threshold)
+    fields = {
+        "rule": subject.rule,
+        "host": subject.host_label or subject.host_id,
+        "region": subject.region,
+        "metric": subject.metric,
+        "value": value,
+        "threshold": threshold,
+        "severity": notice.severity,
+        "labels": labels,
+    }
+    return Alert(
+        fingerprint=subject.fingerprint,
+        rule=subject.rule,
+        state=notice.state,  # type: ignore[arg-type]  # "firing" or "resolved"
+        severity=notice.severity,
+        host_id=subject.host_id,
+        region=subject.region,
+        metric=subject.metric,
+        value=value,
+        threshold=threshold,
+        started_at=notice.started_at,
+        at=notice.at,
+        summary=render(subject.notify.summary, fields),
+        event_id=event_id(subject.fingerprint, notice),
+        labels={k: v for k, v in labels.items() if k not in ALERT_FIELDS},
+        kind=subject.kind,
+        transition=notice.transition,
+        annotations={name: render(template, fields) for name, template in subject.notify.annotations},
+    )
