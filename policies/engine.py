@@ -437,4 +437,3 @@ class Evaluator:
         alert = to_alert(Subject(rule, kind, notify, fp, samples.host_id, samples.region, key), notice, labels)
         self.suppressor.note_firing(fp, labels if notice.state == "firing" else None)
         return alert
-
