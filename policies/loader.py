@@ -381,7 +381,8 @@ def _thresholds(ctx: _Ctx, node: _Mapping, key_for_line: str, inclusive: bool = 
     for side in ("max", "min"):
         if side not in node:
             continue
-        levels = _levels(ctx, node[side], side, severity)
+        # errors in a nested mapping (count: {min: ..}) point at its own lines
+        levels = _levels(ctx if node is ctx.raw else _Ctx(node, ctx.name, ctx.source), node[side], side, severity)
         explicit = _levels(ctx, recover[side], side, severity) if recover and side in recover else {}
         for sev, value in levels.items():
             back = explicit.get(sev, value - margin if side == "max" else value + margin)
@@ -425,7 +426,7 @@ def _metric_rule(ctx: _Ctx) -> list[Any]:
         metric = match["metric"]
         threshold = ctx.number(match["threshold"], "when", "the threshold in 'when'")  # at the 'when' line
         node = _Mapping({"max" if match["op"] == ">" else "min": threshold})
-        node.line, node.key_lines = raw.line, {}
+        node.line, node.key_lines = raw.line_of("when"), {}
         if match["for"] is not None:
             if "for" in raw:
                 raise ctx.fail("for", "'for' given twice (in 'when' and as a key)")

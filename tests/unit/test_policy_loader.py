@@ -343,3 +343,10 @@ def test_structured_rule_fuzz_yields_rules_or_located_errors(rules: list[dict[st
     else:
         assert len(loaded) >= len(rules)
         assert all(r.thresholds for r in (*loaded.metric_rules, *loaded.group_rules))
+
+
+def test_a_bad_bound_inside_a_nested_mapping_is_reported_at_its_own_line() -> None:
+    text = "rules:\n  - name: y\n    process: nginx\n    window: 1m\n    count: {min: two}\n"
+    with pytest.raises(PolicyError) as err:
+        load_policy_text(text, "p.yaml")
+    assert err.value.problems == ["p.yaml:5: rule 'y': 'min' must be a number, got 'two'"]
