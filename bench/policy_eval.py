@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from collector.contract import MetricBatch, Topics, encode
-from policies.engine import Evaluator, HostState, Series
+from policies.engine import Evaluator, HostState, Series, StateCache
 from policies.model import MetricRule, Notify, PolicySet, Selector, Threshold
 
 SCALAR = [
@@ -117,17 +117,19 @@ class EveryRuleSeries(Series):
 def run_pure(evaluator: Evaluator, batches: list[MetricBatch], as_bytes: bool) -> tuple[float, int, int]:
     """Evaluate every batch; returns (seconds, samples, alerts)."""
     objects: dict[str, HostState] = {}
-    stored: dict[str, bytes] = {}
+    stored: dict[bytes, bytes] = {}
+    cache = StateCache()
     samples = alerts = 0
     start = time.perf_counter()
     for batch in batches:
-        if as_bytes:
-            state = HostState.from_bytes(stored.get(batch.host_id))
+        if as_bytes:  # as the worker does: stored as bytes (the table), decoded only when not cached
+            key = batch.host_id.encode()
+            state = cache.load(key, stored.get(key))
         else:
             state = objects.setdefault(batch.host_id, HostState())
         result = evaluator.evaluate(batch, state)
         if as_bytes and result.changed:
-            stored[batch.host_id] = state.to_bytes()
+            stored[key] = cache.store(key, state)
         alerts += len(result.alerts)
         samples += len(batch.metrics)
     return time.perf_counter() - start, samples, alerts
@@ -216,7 +218,6 @@ async def _produce_all(bootstrap: str, topic: str, batches: list[MetricBatch]) -
 
 async def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
-
     from aiokafka.errors import KafkaError
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)

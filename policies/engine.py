@@ -98,6 +98,30 @@ class HostState:
         )
 
 
+class StateCache:
+    """Decoded host states next to the bytes they were stored as, so a host's state is decoded
+    only when the stored bytes are not the ones this process wrote (after a rebalance or a
+    restore): the worker then pays one encode per event instead of a decode and an encode.
+    """
+
+    def __init__(self, max_hosts: int = 200_000) -> None:
+        self._states: dict[bytes, tuple[bytes, HostState]] = {}
+        self._max = max_hosts
+
+    def load(self, key: bytes, raw: bytes | None) -> HostState:
+        cached = self._states.get(key)
+        if cached is not None and raw is not None and cached[0] is raw:
+            return cached[1]
+        return HostState.from_bytes(raw)
+
+    def store(self, key: bytes, state: HostState) -> bytes:
+        raw = state.to_bytes()
+        if len(self._states) >= self._max and key not in self._states:
+            self._states.clear()  # hosts come and go; never grow without bound
+        self._states[key] = (raw, state)
+        return raw
+
+
 # --- compiled rules ------------------------------------------------------------------------
 
 

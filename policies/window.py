@@ -8,6 +8,7 @@ decides. Points older than the window are dropped on every push: memory is bound
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -55,16 +56,26 @@ class Window:
         return not math.isnan(self.since) and now - self.since + interval_s >= window_s
 
     def to_list(self) -> list[float | str | None]:
-        flat = [self.since, self.last_ts]
-        for ts, value in self.points:
-            flat.extend((ts, value))
+        flat: list[float] = [self.since, self.last_ts, *itertools.chain.from_iterable(self.points)]
+        # C-speed check first: windows never hold NaN points, and infinities are rare
+        if math.isfinite(self.since) and math.isfinite(self.last_ts) and _finite_values(self.points):
+            return flat  # type: ignore[return-value]  # every element is a plain float
         return [json_float(x) for x in flat]
 
     @classmethod
     def from_list(cls, flat: list[float | str | None]) -> Window:
         """Inverse of :meth:`to_list` (non-finite numbers as :func:`~policies.model.json_float` writes them)."""
-        n = [from_json_float(x) for x in flat]
-        return cls(n[0], n[1], [(n[i], n[i + 1]) for i in range(2, len(n) - 1, 2)])
+        if None in flat or str in set(map(type, flat)):
+            flat = [from_json_float(x) for x in flat]
+        pairs = iter(flat[2:])
+        return cls(flat[0], flat[1], list(zip(pairs, pairs, strict=False)))  # type: ignore[arg-type]
+
+
+def _finite_values(points: list[tuple[float, float]]) -> bool:
+    if not points:
+        return True
+    values = [v for _, v in points]
+    return -math.inf < min(values) and max(values) < math.inf
 
 
 def aggregate(values: list[float], agg: str) -> float:

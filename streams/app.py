@@ -45,7 +45,7 @@ from collector.contract import (
     encode,
 )
 from policies.control import POLICY_KEY, ControlError, PublishedPolicy, decode_silence
-from policies.engine import Evaluator, GroupSample, HostState
+from policies.engine import Evaluator, GroupSample, StateCache
 from policies.group import GroupState, evaluate_group
 from policies.lifecycle import Announced
 from policies.loader import PolicyError, load_policy_texts
@@ -220,6 +220,7 @@ def create_app(settings: WorkerSettings, holder: PolicyHolder | None = None) -> 
 
     evaluator = holder.evaluator
     evaluator.announced = announced
+    host_states = StateCache()
 
     def publish(alert: Alert) -> None:
         fired[alert.fingerprint.encode()] = encode(alert)  # the publication itself
@@ -247,12 +248,12 @@ def create_app(settings: WorkerSettings, holder: PolicyHolder | None = None) -> 
                 continue  # log excerpts and the like are for people and the sink
             stats.events += 1
             key = event.host_id.encode()
-            state = HostState.from_bytes(hosts.get(key))
+            state = host_states.load(key, hosts.get(key))
             result = evaluator.evaluate(event, state)
             for alert in result.alerts:
                 publish(alert)
             if result.changed:
-                hosts[key] = state.to_bytes()
+                hosts[key] = host_states.store(key, state)
             for sample in result.group_samples:
                 await group_topic.send(key=sample.rule.encode(), value=orjson.dumps(sample.__dict__))
 

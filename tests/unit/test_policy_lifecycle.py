@@ -301,3 +301,15 @@ def test_a_reading_beyond_any_float_still_makes_a_decodable_alert() -> None:
     alert = to_alert(subject, Notice("firing", "warning", 1.0, 2.0, math.inf, 10.0), {})
     back = decode(encode(alert))
     assert back == alert and back.value > 1e308
+
+
+def test_the_state_cache_decodes_only_bytes_it_did_not_write() -> None:
+    from policies.engine import HostState, StateCache
+
+    cache = StateCache()
+    state = HostState()
+    raw = cache.store(b"h", state)
+    assert cache.load(b"h", raw) is state  # the very bytes it wrote: no decode
+    restored = cache.load(b"h", bytes(bytearray(raw)))  # equal bytes from elsewhere (a restore)
+    assert restored is not state and restored.to_bytes() == raw
+    assert cache.load(b"other", None).to_bytes() == HostState().to_bytes()
