@@ -177,6 +177,10 @@ def _reconcile(
     if not firing:
         if flapping:
             return None  # stay open until the flapping calms down
+        if st.phase == "pending":
+            # Still in breach, only the sustain clock is young: state behind the alert topic
+            # (lost with a crash, replayed from older offsets) must not close what is open.
+            return None
         # a value that could not be judged (NaN) is no number to publish: say the last one judged
         shown = st.value if math.isnan(value) else value
         notice = Notice("resolved", st.announced, st.announced_since, now, shown, st.threshold)

@@ -127,6 +127,19 @@ def test_an_alert_the_topic_already_holds_is_not_announced_again() -> None:
     assert said(closed) == [("resolved", "warning", 120.0)] and closed[0].started_at == 0.0
 
 
+def test_a_breach_replayed_into_lost_state_keeps_the_open_alert_open() -> None:
+    # a crash lost the host state after the alert went out; the replay starts a new sustain
+    # clock ("for" not yet reached) while the topic says the alert is open: it stays open
+    told = {}
+    fleet = Fleet.of("rules:\n  - name: hot\n    when: x > 1 for 20s\n")
+    fp = fleet.feed(batch(0, x=5), batch(10, x=5), batch(20, x=5))[0].fingerprint
+    told[fp] = Announced("warning", 0.0, 20.0)
+    fresh = Fleet(Evaluator(fleet.evaluator.policy, announced=told.get))
+    assert fresh.feed(batch(0, x=5), batch(10, x=5), batch(20, x=5), batch(30, x=5)) == []
+    closed = fresh.feed(batch(40, x=0))
+    assert said(closed) == [("resolved", "warning", 40.0)] and closed[0].started_at == 0.0
+
+
 def test_an_alert_the_state_thinks_was_sent_but_the_topic_lacks_is_sent() -> None:
     # state written, then a crash before the alert was published: the topic has nothing
     fleet = Fleet(Evaluator(policy("rules:\n  - name: hot\n    metric: x\n    max: 1\n"), announced=lambda fp: None))
