@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 import orjson
+
+_SELECT = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
 
 
 def _cell(value: Any) -> str:
@@ -43,12 +46,19 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "ta
     return "\n".join([line, rule, *body, f"({len(rows)} row{'s' if len(rows) != 1 else ''})"])
 
 
-def run_query(client: Any, sql: str, database: str) -> tuple[list[str], list[Sequence[Any]]]:
-    """Execute ``sql`` with ``database`` as the default database."""
+def run_query(
+    client: Any, sql: str, database: str, parameters: dict[str, Any] | None = None
+) -> tuple[list[str], list[Sequence[Any]]]:
+    """Execute ``sql`` with ``database`` as the default database (and server-side parameters)."""
     before = client.database
     client.database = database  # clickhouse-connect resolves unqualified tables against this
     try:
-        result = client.query(sql)
+        result = client.query(sql, parameters=parameters)
+        columns = list(result.column_names)
+        if not columns and not result.result_rows and _SELECT.match(sql):
+            # The embedded engine sends no block, hence no column names, for an empty result;
+            # ask for the header alone so an empty table still shows its columns.
+            columns = list(client.query(f"SELECT * FROM ({sql}) LIMIT 0", parameters=parameters).column_names)
     finally:
         client.database = before
-    return list(result.column_names), list(result.result_rows)
+    return columns, list(result.result_rows)
