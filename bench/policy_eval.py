@@ -233,7 +233,7 @@ async def _committed(bootstrap: str, group: str, topic: str, partitions: int) ->
 
 def e2e(args: argparse.Namespace) -> None:
     from collector.kafka_io import ensure_all_topics
-    from fleetpulse.kafka_local import LocalKafka
+    from fleetpulse.kafka_local import LocalKafka, default_home
 
     rng = random.Random(42)
     rules = make_rules(args.rules, rng)
@@ -244,7 +244,7 @@ def e2e(args: argparse.Namespace) -> None:
         kafka = None
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
-            kafka = LocalKafka(home, port=_free_port(), jar_cache=Path(".fleetpulse/kafka-libs").resolve())
+            kafka = LocalKafka(home, port=_free_port(), jar_cache=default_home() / "kafka")
             kafka.start()
             bootstrap = kafka.bootstrap
         try:

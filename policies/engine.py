@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +135,11 @@ class Series:
     max_entry: list[float] = field(default_factory=list)
     by_min: list[MetricRule] = field(default_factory=list)  # by their highest min-side bound, negated
     min_entry: list[float] = field(default_factory=list)
+    # the window's key suffix in a host state, formatted once rather than per sample
+    wsuffix: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self.wsuffix = f"|{self.window_s:g}"
 
     def add(self, rule: MetricRule) -> None:
         maxes = [t.value for t in rule.thresholds if t.side == "max"]
@@ -148,13 +153,16 @@ class Series:
             self.min_entry.insert(at, -max(mins))
             self.by_min.insert(at, rule)
 
-    def candidates(self, value: float) -> Iterator[MetricRule]:
+    def candidates(self, value: float) -> Iterable[MetricRule]:
         """Rules whose entry bound ``value`` is beyond (NaN is beyond none)."""
         if value != value:  # NaN: bisect would place it past every bound
-            return
+            return ()
         # bisect_right: inclusive bounds breach at their entry value too (breach() decides)
-        yield from self.by_max[: bisect.bisect_right(self.max_entry, value)]
-        yield from self.by_min[: bisect.bisect_right(self.min_entry, -value)]
+        above = bisect.bisect_right(self.max_entry, value)
+        below = bisect.bisect_right(self.min_entry, -value) if self.min_entry else 0
+        if not below:
+            return self.by_max[:above] if above else ()  # nearly every sample: in bounds, nothing to do
+        return self.by_max[:above] + self.by_min[:below]
 
 
 @dataclass
@@ -165,15 +173,20 @@ class HostPlan:
     rules: dict[str, MetricRule] = field(default_factory=dict)
     schedules: list[ScheduleRule] = field(default_factory=list)
     groups: list[GroupRule] = field(default_factory=list)
+    _resolved: dict[str, list[Series]] = field(default_factory=dict, repr=False)
 
     def series_for(self, key: str) -> list[Series]:
         """Series of rules naming ``key`` itself or, for ``name:instance`` keys, its base name."""
+        found = self._resolved.get(key)
+        if found is not None:
+            return found
         exact = self.by_metric.get(key)
         base, sep, _ = key.partition(":")
         by_base = self.by_metric.get(base) if sep else None
-        if exact and by_base:
-            return exact + by_base
-        return exact or by_base or []
+        found = exact + by_base if exact and by_base else exact or by_base or []
+        if len(self._resolved) < 100_000:  # sample keys of a fleet are few; never grow without bound
+            self._resolved[key] = found
+        return found
 
 
 def _compile(policy: PolicySet, applies: list[bool]) -> HostPlan:
@@ -293,7 +306,7 @@ class Evaluator:
         for series in plan.series_for(key):
             current = value
             if series.window_s > 0:
-                wkey = f"{key}|{series.window_s:g}"
+                wkey = key + series.wsuffix
                 window = state.windows.get(wkey)
                 if window is None:
                     window = state.windows[wkey] = Window()

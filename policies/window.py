@@ -30,25 +30,27 @@ class Window:
         a sum). A gap longer than the window restarts observation: what came before says
         nothing about the window now ending.
         """
-        if math.isnan(value) or math.isnan(ts):
+        if value != value or ts != ts:  # NaN (a comparison, not a call: this is the hot path)
             return False
-        if not math.isnan(self.last_ts):
-            if ts <= self.last_ts:
+        last = self.last_ts
+        if last == last:
+            if ts <= last:
                 return False
-            if ts - self.last_ts > window_s:
+            if ts - last > window_s:
                 self.points.clear()
                 self.since = ts
         else:
             self.since = ts
         self.last_ts = ts
+        points = self.points
         if keep:
-            self.points.append((ts, value))
+            points.append((ts, value))
         horizon = ts - window_s
-        drop = 0
-        while drop < len(self.points) and self.points[drop][0] <= horizon:
-            drop += 1
-        if drop:
-            del self.points[:drop]
+        if points and points[0][0] <= horizon:
+            drop = 1
+            while drop < len(points) and points[drop][0] <= horizon:
+                drop += 1
+            del points[:drop]
         return True
 
     def covers(self, now: float, window_s: float, interval_s: float) -> bool:
