@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from collector.aio import sleep_unless
@@ -309,6 +309,9 @@ class Sink:
         self._inflight_rows = 0
         self._inflight_bytes = 0
         self._assigned: set[TopicPartition] = set()
+        # Partitions held paused while their recovered ranges are looked up (see _on_assigned).
+        self._recovering: set[TopicPartition] = set()
+        self._stop = asyncio.Event()
 
     def source_topics(self) -> list[str]:
         """Every data topic the sink stores (the dead-letter topic is written, not read)."""
@@ -317,6 +320,7 @@ class Sink:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; migrations are applied first (retried while ClickHouse is away)."""
+        self._stop = stop
         if not await self._retry(self._migrate, stop, "migration"):
             return
         s = self.settings
@@ -388,7 +392,10 @@ class Sink:
         self._account()
         full = st.held_rows >= s.max_buffered_rows or st.held_bytes >= s.max_buffered_bytes
         if full:
-            to_pause = consumer.assignment() - consumer.paused()
+            # A partition still filling its recovered range is not flushable until the range is
+            # complete: pausing it could leave nothing to flush and nothing to fetch (a stall).
+            # Its range is bounded by the batch its crashed sink held.
+            to_pause = consumer.assignment() - consumer.paused() - self.buffer.boundaries.keys()
             if to_pause:
                 consumer.pause(*to_pause)
             if not st.paused:
@@ -396,7 +403,7 @@ class Sink:
                 st.pauses += 1
                 log.warning("event=sink_paused held_rows=%d held_bytes=%d", st.held_rows, st.held_bytes)
         elif st.paused:
-            consumer.resume(*consumer.paused())
+            consumer.resume(*(consumer.paused() - self._recovering))
             st.paused = False
             log.info("event=sink_resumed held_rows=%d", st.held_rows)
 
@@ -425,10 +432,19 @@ class Sink:
         if offsets:
             try:
                 await consumer.commit(offsets)
+            except CommitFailedError as exc:
+                # The group rebalanced under us: the new owner re-reads from the last commit
+                # and re-cuts its first batch to this range (sink_offsets), so the re-insert is
+                # deduplicated. Until the rejoin hands partitions out again this sink writes
+                # nothing more of them: a further batch would record a newer range the new
+                # owner does not start from, and its rows would be written twice. (The rejoin
+                # resets fetch positions to the committed offsets, so dropping loses nothing.)
+                self.stats.commit_failures += 1
+                fenced = set(offsets)
+                self._assigned -= fenced
+                self.buffer.drop(fenced)
+                log.warning("event=commit_failed partitions=%d error=%r", len(fenced), exc)
             except KafkaError as exc:
-                # The partitions moved in a rebalance: the new owner re-reads from the last
-                # commit and re-cuts the first batch to this range (sink_offsets), so the
-                # re-insert is deduplicated.
                 self.stats.commit_failures += 1
                 log.warning("event=commit_failed error=%r", exc)
         self.stats.records += sum(seg.records for seg in segments)
@@ -478,6 +494,12 @@ class Sink:
                 return True
             except KafkaError as exc:
                 self.stats.deadletter_failures += 1
+                if not exc.retriable:
+                    # e.g. a record too large once the headers are added, or no right to write
+                    # the topic: retrying cannot help. The dead_letters table still records
+                    # each record's origin and reason; the batch goes on to its commit.
+                    log.error("event=deadletter_dropped error=%r", exc)
+                    return True
                 log.warning("event=deadletter_failed retry_in_s=%.1f error=%r", delay, exc)
                 if stop.is_set() or await sleep_unless(stop, delay):
                     return False
@@ -520,36 +542,55 @@ class Sink:
         consumer = self._consumer
         if not assigned or consumer is None:
             return
-        pending = await asyncio.to_thread(self._intentions)
-        starts = await consumer.beginning_offsets(list(assigned))
-        for tp in assigned:
-            found = pending.get((tp.topic, tp.partition))
-            if found is None:
-                continue
-            first, last = found
-            committed = await consumer.committed(tp)
-            start = starts.get(tp, 0) if committed is None else committed
-            if start == first:
-                self.buffer.boundaries[tp] = last
-                self.stats.recovered_ranges += 1
-                log.warning(
-                    "event=recovering_range topic=%s partition=%d first=%d last=%d", tp.topic, tp.partition, first, last
-                )
-            elif first < start <= last:
-                log.warning(
-                    "event=partial_range_committed topic=%s partition=%d first=%d last=%d committed=%d",
-                    tp.topic,
-                    tp.partition,
-                    first,
-                    last,
-                    start,
-                )
+        # aiokafka may fetch for these partitions while this callback awaits: a batch cut
+        # before its recovered boundary is known would carry another token (written twice),
+        # or wait for a boundary set after its records arrived (a stall). Hold them paused.
+        consumer.pause(*assigned)
+        self._recovering |= assigned
+        try:
+            await self._recover_ranges(consumer, assigned)
+        finally:
+            self._recovering -= assigned
+            if not self.stats.paused:  # else back-pressure resumes them once it lifts
+                consumer.resume(*(assigned & consumer.paused()))
         log.info("event=partitions_assigned count=%d", len(assigned))
 
-    def _intentions(self) -> dict[tuple[str, int], tuple[int, int]]:
+    async def _recover_ranges(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        """Set the boundary of every partition whose last recorded range starts where it resumes."""
+        starts = await consumer.beginning_offsets(list(assigned))
+        resume_at: dict[TopicPartition, int] = {}
+        for tp in assigned:
+            committed = await consumer.committed(tp)
+            resume_at[tp] = starts.get(tp, 0) if committed is None else committed
+        found: dict[tuple[str, int], int] = {}
+
+        def lookup() -> None:
+            found.update(self._intentions(resume_at))
+
+        # Without the ranges, exactly-once cannot be kept: wait for ClickHouse like an insert does.
+        if not await self._retry(lookup, self._stop, "recovery_lookup"):
+            return
+        for tp, first in resume_at.items():
+            last = found.get((tp.topic, tp.partition))
+            if last is None:
+                continue
+            self.buffer.boundaries[tp] = last
+            self.stats.recovered_ranges += 1
+            log.warning(
+                "event=recovering_range topic=%s partition=%d first=%d last=%d", tp.topic, tp.partition, first, last
+            )
+
+    def _intentions(self, resume_at: dict[TopicPartition, int]) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> last offset of the range recorded as starting at ``resume_at``.
+
+        Matched by first offset, not by recency: a range recorded later by a sink that had
+        already lost the partition does not start where the new owner resumes.
+        """
+        if not resume_at:
+            return {}
         rows = self.client.query(
-            f"SELECT topic, partition, argMax(first_offset, (at, last_offset)), argMax(last_offset, (at, last_offset)) "
-            f"FROM {self.database}.sink_offsets WHERE group_id = %(g)s GROUP BY topic, partition",
-            parameters={"g": self.group_id},
+            f"SELECT topic, partition, argMax(last_offset, at) FROM {self.database}.sink_offsets "
+            f"WHERE group_id = %(g)s AND (topic, partition, first_offset) IN %(keys)s GROUP BY topic, partition",
+            parameters={"g": self.group_id, "keys": [(tp.topic, tp.partition, off) for tp, off in resume_at.items()]},
         ).result_rows
-        return {(str(t), int(p)): (int(f), int(last)) for t, p, f, last in rows}
+        return {(str(t), int(p)): int(last) for t, p, last in rows}
