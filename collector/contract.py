@@ -20,6 +20,9 @@ import orjson
 
 SCHEMA_VERSION = 1
 DEFAULT_TOPIC_PREFIX = "fleetpulse"
+# How long every transition stays on the alert topic before compaction keeps only the latest
+# record per fingerprint.
+ALERT_HISTORY_S = 7 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,20 @@ class Topics:
     def compacted(self) -> list[str]:
         """Control topics holding the latest value per key (created with cleanup.policy=compact)."""
         return [self.policies, self.silences]
+
+    def configs(self, name: str) -> dict[str, str]:
+        """The topic configs ``name`` is created with: the one place that says how each topic is kept.
+
+        The alert topic is the changelog of the workers' ``fired`` table, the truth of what was
+        announced: deleting it after the broker's retention would forget an alert open for
+        longer, so it is compacted too, but only after ``ALERT_HISTORY_S``, so subscribers
+        still read every transition of the last week.
+        """
+        if name == self.alerts:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": str(int(ALERT_HISTORY_S * 1000))}
+        if name in self.compacted():
+            return {"cleanup.policy": "compact"}
+        return {}  # the broker's defaults: deleted after its retention
 
 
 class DecodeError(ValueError):
@@ -358,10 +375,28 @@ def _num(value: Any, what: str) -> float:
     return number
 
 
-def _int(body: dict[str, Any], key: str) -> int:
+# Counts, sequence numbers, pids, offsets and byte sizes are never negative, and each must fit
+# the unsigned column that stores it: a value a store cannot take is a malformed event here,
+# not an insert that fails (and is retried) forever downstream.
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+# Event times are seconds since the epoch; beyond 2286 they are a bug (or milliseconds) upstream.
+MAX_EPOCH_S = 10_000_000_000.0
+
+
+def _int(body: dict[str, Any], key: str, hi: int = UINT64_MAX) -> int:
     value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise DecodeError(f"field {key!r} must be an integer, got {type(value).__name__}")
+    if not 0 <= value <= hi:
+        raise DecodeError(f"field {key!r} must be between 0 and {hi}, got {value}")
+    return value
+
+
+def _time(body: dict[str, Any], key: str) -> float:
+    value = _num(body.get(key), f"field {key!r}")
+    if not 0 <= value < MAX_EPOCH_S:
+        raise DecodeError(f"field {key!r} must be seconds since the epoch (0 .. {MAX_EPOCH_S:.0f}), got {value}")
     return value
 
 
@@ -406,7 +441,7 @@ def _metric_batch(body: dict[str, Any]) -> MetricBatch:
     return MetricBatch(
         host_id=_str(body, "host_id"),
         region=_str(body, "region"),
-        ts=_num(body.get("ts"), "field 'ts'"),
+        ts=_time(body, "ts"),
         interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
         metrics=clean,
         labels=_labels(body),
@@ -419,7 +454,7 @@ def _heartbeat(body: dict[str, Any]) -> Heartbeat:
         region=_str(body, "region"),
         boot_id=_str(body, "boot_id"),
         seq=_int(body, "seq"),
-        sent_at=_num(body.get("sent_at"), "field 'sent_at'"),
+        sent_at=_time(body, "sent_at"),
         interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
         agent_version=_str(body, "agent_version"),
         labels=_labels(body),
@@ -435,12 +470,12 @@ def _process_info(raw: Any) -> ProcessInfo:
     if not isinstance(raw, dict):
         raise DecodeError("process entries must be objects")
     return ProcessInfo(
-        pid=_int(raw, "pid"),
+        pid=_int(raw, "pid", UINT32_MAX),
         name=_str(raw, "name", empty_ok=True),
         user=_str(raw, "user", empty_ok=True),
         cpu_pct=_num(raw.get("cpu_pct"), "field 'cpu_pct'"),
         rss_bytes=_int(raw, "rss_bytes"),
-        started_at=_num(raw.get("started_at"), "field 'started_at'"),
+        started_at=_time(raw, "started_at"),
     )
 
 
@@ -448,19 +483,19 @@ def _group_stats(name: str, raw: Any) -> GroupStats:
     if not isinstance(raw, dict):
         raise DecodeError(f"group {name!r} must be an object")
     return GroupStats(
-        count=_int(raw, "count"),
+        count=_int(raw, "count", UINT32_MAX),
         cpu_pct=_num(raw.get("cpu_pct"), f"group {name!r} cpu_pct"),
         rss_bytes=_int(raw, "rss_bytes"),
-        oldest_start=None if raw.get("oldest_start") is None else _num(raw["oldest_start"], "oldest_start"),
-        newest_start=None if raw.get("newest_start") is None else _num(raw["newest_start"], "newest_start"),
+        oldest_start=None if raw.get("oldest_start") is None else _time(raw, "oldest_start"),
+        newest_start=None if raw.get("newest_start") is None else _time(raw, "newest_start"),
     )
 
 
 def _counts(raw: dict[str, Any], what: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for key, value in raw.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise DecodeError(f"{what} {key!r} must be a non-negative integer")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT32_MAX:
+            raise DecodeError(f"{what} {key!r} must be a non-negative integer up to {UINT32_MAX}")
         out[key] = value
     return out
 
@@ -469,9 +504,9 @@ def _process_summary(body: dict[str, Any]) -> ProcessSummary:
     return ProcessSummary(
         host_id=_str(body, "host_id"),
         region=_str(body, "region"),
-        ts=_num(body.get("ts"), "field 'ts'"),
+        ts=_time(body, "ts"),
         interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
-        total=_int(body, "total"),
+        total=_int(body, "total", UINT32_MAX),
         by_state=_counts(_obj(body, "by_state"), "state count"),
         top_cpu=[_process_info(p) for p in _list(body, "top_cpu")],
         top_rss=[_process_info(p) for p in _list(body, "top_rss")],
@@ -487,12 +522,12 @@ def _process_event(body: dict[str, Any]) -> ProcessEvent:
     return ProcessEvent(
         host_id=_str(body, "host_id"),
         region=_str(body, "region"),
-        ts=_num(body.get("ts"), "field 'ts'"),
+        ts=_time(body, "ts"),
         group=_str(body, "group"),
         kind=kind,  # type: ignore[arg-type]  # narrowed by the check above
-        pid=_int(body, "pid"),
+        pid=_int(body, "pid", UINT32_MAX),
         name=_str(body, "name", empty_ok=True),
-        started_at=_num(body.get("started_at"), "field 'started_at'"),
+        started_at=_time(body, "started_at"),
         labels=_labels(body),
     )
 
@@ -501,7 +536,7 @@ def _log_match(body: dict[str, Any]) -> LogMatch:
     return LogMatch(
         host_id=_str(body, "host_id"),
         region=_str(body, "region"),
-        ts=_num(body.get("ts"), "field 'ts'"),
+        ts=_time(body, "ts"),
         path=_str(body, "path"),
         offset=_int(body, "offset"),
         rule=_str(body, "rule"),
@@ -515,7 +550,7 @@ def _log_counts(body: dict[str, Any]) -> LogCounts:
     return LogCounts(
         host_id=_str(body, "host_id"),
         region=_str(body, "region"),
-        ts=_num(body.get("ts"), "field 'ts'"),
+        ts=_time(body, "ts"),
         interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
         counts=_counts(_obj(body, "counts"), "count of rule"),
         labels=_labels(body),
@@ -536,8 +571,8 @@ def _alert(body: dict[str, Any]) -> Alert:
         metric=_str(body, "metric", empty_ok=True),
         value=_num(body.get("value"), "field 'value'"),
         threshold=_num(body.get("threshold"), "field 'threshold'"),
-        started_at=_num(body.get("started_at"), "field 'started_at'"),
-        at=_num(body.get("at"), "field 'at'"),
+        started_at=_time(body, "started_at"),
+        at=_time(body, "at"),
         summary=_str(body, "summary", empty_ok=True),
         event_id=_str(body, "event_id"),
         labels=_labels(body),
@@ -563,7 +598,7 @@ def _scale(body: dict[str, Any]) -> ScaleSignal:
     return ScaleSignal(
         rule=_str(body, "rule"),
         action=action,  # type: ignore[arg-type]  # narrowed by the check above
-        at=_num(body.get("at"), "field 'at'"),
+        at=_time(body, "at"),
         value=_num(body.get("value"), "field 'value'"),
         threshold=_num(body.get("threshold"), "field 'threshold'"),
         hosts=_int(body, "hosts"),

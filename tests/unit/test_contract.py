@@ -96,6 +96,16 @@ def test_topic_names_come_from_one_prefix() -> None:
     assert topics.compacted() == ["t1.policies", "t1.silences"]
 
 
+def test_the_alert_topic_is_compacted_after_a_week_and_never_deleted() -> None:
+    # it is the truth of what was announced: an alert open for longer than the broker's
+    # retention must still be on it after a restart; subscribers see a week of transitions
+    topics = Topics("t1")
+    week_ms = str(7 * 24 * 3600 * 1000)
+    assert topics.configs("t1.alerts") == {"cleanup.policy": "compact", "min.compaction.lag.ms": week_ms}
+    assert topics.configs("t1.policies") == topics.configs("t1.silences") == {"cleanup.policy": "compact"}
+    assert topics.configs("t1.metrics") == {}  # the broker's retention: deleted
+
+
 def _body(**changes: object) -> bytes:
     body = orjson.loads(encode(BATCH))
     for key, value in changes.items():
@@ -168,6 +178,13 @@ def test_heartbeats_without_agent_cost_fields_still_decode() -> None:
         (PROC_EVENT, {"kind": "restart"}, "'kind' must be 'start' or 'exit'"),
         (LOG_MATCH, {"offset": 1.5}, "'offset' must be an integer"),
         (LOG_COUNTS, {"counts": {"oom": True}}, "must be a non-negative integer"),
+        # values no store column can take are malformed here, not a failing insert downstream
+        (FULL_BEAT, {"seq": -1}, "'seq' must be between 0 and"),
+        (PROC_EVENT, {"pid": 2**33}, "'pid' must be between 0 and 4294967295"),
+        (SUMMARY, {"top_cpu": [{**SUMMARY.top_cpu[0].__dict__, "pid": -1}]}, "'pid' must be between 0 and"),
+        (SUMMARY, {"by_state": {"running": 2**32}}, "must be a non-negative integer up to 4294967295"),
+        (PROC_EVENT, {"ts": 1e20}, "'ts' must be seconds since the epoch"),
+        (LOG_MATCH, {"ts": -5.0}, "'ts' must be seconds since the epoch"),
     ],
 )
 def test_nested_fields_are_validated(event: object, change: dict[str, object], reason: str) -> None:
