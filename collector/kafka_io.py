@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -83,11 +83,13 @@ async def wait_for_broker(bootstrap: str, timeout_s: float) -> None:
     raise TimeoutError(f"Kafka at {bootstrap} did not answer a metadata request in {timeout_s:.0f}s")
 
 
-async def ensure_topics(bootstrap: str, names: list[str], partitions: int, *, compacted: bool = False) -> None:
+async def ensure_topics(
+    bootstrap: str, names: list[str], partitions: int, configs: Callable[[str], dict[str, str]]
+) -> None:
     """Create topics that don't exist yet (idempotent; existing topics are left alone).
 
-    ``compacted`` topics keep the latest record per key forever (``cleanup.policy=compact``):
-    the control topics, whose whole content is the current state.
+    ``configs`` gives each topic's configs (:meth:`~collector.contract.Topics.configs`, the one
+    definition); an existing topic keeps the configs it has.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -96,11 +98,10 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int, *, co
         missing = [n for n in names if n not in existing]
         if not missing:
             return
-        configs = {"cleanup.policy": "compact"} if compacted else {}
         with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
             await admin.create_topics(
                 [
-                    NewTopic(name=n, num_partitions=partitions, replication_factor=1, topic_configs=configs)
+                    NewTopic(name=n, num_partitions=partitions, replication_factor=1, topic_configs=configs(n))
                     for n in missing
                 ]
             )
@@ -110,9 +111,13 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int, *, co
 
 
 async def ensure_all_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
-    """The data topics with ``partitions`` partitions and the compacted control topics with one."""
-    await ensure_topics(bootstrap, topics.all(), partitions)
-    await ensure_topics(bootstrap, topics.compacted(), 1, compacted=True)
+    """The data topics with ``partitions`` partitions and the compacted control topics with one.
+
+    The alert topic is among the data topics (Faust needs the ``fired`` table's changelog to
+    have the table's partition count) yet compacted: :meth:`Topics.configs` says how each is kept.
+    """
+    await ensure_topics(bootstrap, topics.all(), partitions, topics.configs)
+    await ensure_topics(bootstrap, topics.compacted(), 1, topics.configs)
 
 
 __all__ = [
