@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,8 @@ class HostState:
     windows: dict[str, Window] = field(default_factory=dict)  # "<key>|<window_s>"
     alerts: dict[str, dict[str, AlertState]] = field(default_factory=dict)  # sample key -> rule -> state
     schedules: dict[str, ScheduleState] = field(default_factory=dict)
+    # the event time of the last sweep for stale windows; not stored (a sweep is only a saving)
+    swept_at: float = field(default=math.nan, compare=False, repr=False)
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(
@@ -96,6 +98,23 @@ class HostState:
                 for r, s in body.get("s", {}).items()
             },
         )
+
+
+def _drop_stale_windows(windows: dict[str, Window], now: float) -> None:
+    """Forget windows whose last sample is more than their own size before ``now``.
+
+    Such a window is cleared by its next push anyway, so dropping it changes no decision; it
+    keeps a host with churning instance keys (``net_rx_bytes_per_s:veth1``, ``veth2``, ...)
+    from growing without bound. Only run when a window is created, which is what churn does.
+    """
+    stale = [
+        wkey
+        for wkey, window in windows.items()
+        # "not >=" also drops windows that never took a sample (NaN last_ts): they hold nothing
+        if not window.last_ts >= now - float(wkey.rpartition("|")[2])
+    ]
+    for wkey in stale:
+        del windows[wkey]
 
 
 class StateCache:
@@ -303,12 +322,23 @@ class Evaluator:
     def _sample(self, plan: HostPlan, samples: Samples, key: str, value: float, state: HostState, out: Result) -> None:
         known_map = state.alerts.get(key)
         known = list(known_map) if known_map else []
+        retired: Sequence[str] = ()  # a constant: no allocation for the in-bounds majority
+        if known:
+            base = key.partition(":")[0]
+            # removed, out of scope, or now reading another metric: no sample of this key will
+            # ever judge it again, so what it announced would stay open forever
+            retired = [n for n in known if (r := plan.rules.get(n)) is None or r.metric not in (key, base)]
+            if retired:
+                known = [n for n in known if n not in retired]
         for series in plan.series_for(key):
             current = value
             if series.window_s > 0:
                 wkey = key + series.wsuffix
                 window = state.windows.get(wkey)
                 if window is None:
+                    if state.swept_at != samples.ts:  # once per event: later sweeps would find nothing
+                        state.swept_at = samples.ts
+                        _drop_stale_windows(state.windows, samples.ts)
                     window = state.windows[wkey] = Window()
                 # a sum is unchanged by zeros: keep only the non-zero points (log counts are
                 # mostly zero, and a day-long absence window would otherwise hold every one)
@@ -330,15 +360,18 @@ class Evaluator:
                         and known_rule.agg == series.agg
                     ):
                         self._step(known_rule, key, current, samples, state, out)
-        if known:
-            for name in [n for n in known if n not in plan.rules]:
-                self._retire(name, key, samples, state, out)  # rule removed or scope changed
+        for name in retired:
+            self._retire(name, key, samples, state, out)
 
     def _step(self, rule: MetricRule, key: str, value: float, samples: Samples, state: HostState, out: Result) -> None:
         by_rule = state.alerts.get(key)
         st = by_rule.get(rule.name) if by_rule else None
         if st is None:
             st = AlertState()
+        elif samples.ts <= st.seen_at:
+            # judged already: a replay after a crash (the state is ahead of the events) or a
+            # late sample; judging it again could reopen an alert that has since resolved
+            return
         crossed = rule.breach(value, st.active_rank) if not math.isnan(value) else None
         if crossed is None and st.idle:
             return
@@ -408,6 +441,13 @@ class Evaluator:
             if started_group is not None and rule.group != started_group:
                 continue
             sst = state.schedules.get(rule.name)
+            if sst is not None and sst.group and sst.group != rule.group:
+                # same name, another process group: the old group's alert has another key and
+                # would never be judged again; what was seen of the old group says nothing new
+                del state.schedules[rule.name]
+                out.changed = True
+                self._resolve_retired(rule.name, "schedule", f"{PROC_COUNT}:{sst.group}", sst.missed, ctx, out)
+                sst = None
             if sst is None:
                 if samples is None:
                     continue  # start observations only from a process summary

@@ -41,7 +41,7 @@ class AlertState:
     announced_since: float = 0.0  # started_at of the announced alert
     notified_at: float = 0.0
     changes: list[float] = field(default_factory=list)  # firing<->inactive times, in flap window
-    seen_at: float = 0.0  # the last evaluation that touched this state
+    seen_at: float = -math.inf  # the last evaluation that touched this state (-inf: none yet)
 
     @property
     def idle(self) -> bool:
@@ -71,7 +71,7 @@ class AlertState:
     def from_list(cls, raw: list[Any]) -> AlertState:
         """Inverse of :meth:`to_list` (non-finite numbers as :func:`~policies.model.json_float` writes them)."""
         phase, severity, since, value, threshold, announced, announced_since, notified_at, changes = raw[:9]
-        seen_at = raw[9] if len(raw) > 9 else 0.0
+        seen_at = raw[9] if len(raw) > 9 else -math.inf  # stored before it was kept: never skip it
         num = from_json_float
         return cls(
             phase,

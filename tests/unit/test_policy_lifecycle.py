@@ -10,7 +10,7 @@ from policies.group import GroupState
 from policies.lifecycle import AlertState, Announced, advance
 from policies.model import Notify, Threshold
 from policies.window import Window
-from tests.policy_events import Fleet, batch, logs, policy, procs, said
+from tests.policy_events import Fleet, batch, logs, metrics, policy, procs, said
 
 FLAPPY = """
 rules:
@@ -110,6 +110,35 @@ def test_removing_a_schedule_rule_resolves_its_missed_alert() -> None:
     assert closed[0].fingerprint == alerts[0].fingerprint and closed[0].kind == "schedule"
     assert decode(encode(closed[0])) == closed[0]
     assert fleet.states["h1"].schedules == {}
+
+
+def test_a_rule_that_now_reads_another_metric_resolves_the_alert_of_the_old_one() -> None:
+    text = "rules:\n  - name: hot\n    metric: x\n    max: 1\n  - name: disk\n    metric: disk_used_pct\n    max: 90\n"
+    fleet = Fleet.of(text)
+    opened = {a.rule: a for a in fleet.feed(metrics(0, {"x": 5, "disk_used_pct:/var": 95}))}
+    assert set(opened) == {"hot", "disk"}
+    fleet.evaluator.policy = policy(text.replace("metric: x", "metric: y"))  # same name, another metric
+    closed = fleet.feed(metrics(10, {"x": 5, "y": 0, "disk_used_pct:/var": 95}))
+    assert said(closed) == [("resolved", "warning", 10.0)]
+    assert closed[0].fingerprint == opened["hot"].fingerprint and closed[0].metric == "x"
+    # the rule on a base name still reads its instances: its alert stays open
+    assert list(fleet.states["h1"].alerts) == ["disk_used_pct:/var"]
+    assert fleet.feed(metrics(20, {"x": 5, "y": 0, "disk_used_pct:/var": 95})) == []
+
+
+def test_a_schedule_rule_that_now_watches_another_process_resolves_the_old_groups_alert() -> None:
+    hour = 3600.0
+    text = 'rules:\n  - name: backup\n    schedule: "0 2 * * *"\n    process: backup\n    within: 60m\n'
+    fleet = Fleet.of(text)
+    opened = fleet.feed(*(procs(h * hour, {"backup": 0}, interval_s=hour) for h in range(1, 4)))
+    assert said(opened) == [("firing", "warning", 3 * hour)]
+    fleet.evaluator.policy = policy(text.replace("process: backup", "process: restic"))
+    closed = fleet.feed(procs(4 * hour, {"backup": 0, "restic": 0}, interval_s=hour))
+    assert said(closed) == [("resolved", "warning", 4 * hour)]
+    assert closed[0].fingerprint == opened[0].fingerprint and closed[0].metric == "proc_count:backup"
+    # the new group is watched from now on: no run of it can have been missed yet
+    watched = fleet.states["h1"].schedules["backup"]
+    assert (watched.group, watched.watching_since) == ("restic", 4 * hour)
 
 
 # --- the alert topic is the truth about what was announced -----------------------------------
@@ -268,6 +297,16 @@ def test_a_replay_produces_the_same_alerts_with_the_same_event_ids() -> None:
     tail = fleet.feed_all(stream[4:])
     fleet.states["h1"] = HostState.from_bytes(saved)
     assert fleet.feed_all(stream[4:]) == tail
+
+
+def test_a_sample_at_or_before_the_last_one_judged_announces_nothing() -> None:
+    # after a crash the host state can be ahead of the replayed events: what it has judged
+    # already (the breach that resolved at 2000) must not open a new alert when replayed
+    fleet = Fleet.of("rules:\n  - name: hot\n    metric: x\n    max: 1\n")
+    opened_and_closed = fleet.feed(batch(100, x=5), batch(2000, x=0))
+    assert said(opened_and_closed) == [("firing", "warning", 100.0), ("resolved", "warning", 2000.0)]
+    assert fleet.feed(batch(1990, x=5), batch(2000, x=5)) == []  # late, then a repeat of the newest ts
+    assert said(fleet.feed(batch(2010, x=5))) == [("firing", "warning", 2010.0)]  # newer: judged
 
 
 def test_event_ids_differ_between_hosts_and_transitions() -> None:

@@ -259,6 +259,24 @@ def test_a_late_or_repeated_sample_is_ignored_by_the_window() -> None:
     assert fleet.feed(batch(60, x=0)) == []
 
 
+def test_a_late_sample_cannot_resolve_an_alert_its_window_keeps_open() -> None:
+    fleet = windowed("avg")
+    assert said(feed_x(fleet, [100] * 21)) == [("firing", "warning", 50.0)]  # 0..200 s
+    # judged at its own ts, a sample from before the window was watched whole would be "no
+    # judgement" and close the alert; it was judged when it was new
+    assert fleet.feed(batch(20, x=100)) == []
+    assert fleet.feed(batch(210, x=100)) == []
+
+
+def test_windows_of_instances_that_went_away_are_dropped() -> None:
+    # a container host: every veth lives for one sample; eth0 stays and breaches
+    fleet = Fleet.of("rules:\n  - name: rx\n    metric: net_rx\n    agg: avg\n    window: 60s\n    max: 1000\n")
+    alerts = fleet.feed_all(metrics(10 * i, {"net_rx:eth0": 2000, f"net_rx:veth{i}": 0}) for i in range(200))
+    assert said(alerts) == [("firing", "warning", 50.0)]
+    # what is left: eth0 and the veths of the last 60 s (an older window would restart anyway)
+    assert set(fleet.states["h1"].windows) == {"net_rx:eth0|60", *(f"net_rx:veth{i}|60" for i in range(193, 200))}
+
+
 def test_window_and_for_combine() -> None:
     fleet = Fleet.of("rules:\n  - name: w\n    metric: x\n    agg: avg\n    window: 60s\n    max: 50\n    for: 30s\n")
     alerts = feed_x(fleet, [100] * 12)
