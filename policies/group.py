@@ -19,8 +19,8 @@ import orjson
 from collector.contract import Alert, ScaleSignal
 from policies.alerts import Subject, to_alert
 from policies.engine import GroupSample
-from policies.lifecycle import AlertState, AnnouncedLookup, advance, sync
-from policies.model import GroupRule, from_json_float, json_float, short_hash
+from policies.lifecycle import AlertState, AnnouncedLookup, Notice, advance, sync
+from policies.model import GroupRule, Notify, from_json_float, json_float, short_hash
 from policies.suppress import Suppressor, alert_labels
 
 
@@ -106,6 +106,24 @@ def evaluate_group(
     return alerts, _scale(rule, state, value, hosts)
 
 
+def retire_group(name: str, metric: str, state: GroupState, announced: AnnouncedLookup | None = None) -> list[Alert]:
+    """A group rule left the policy: close what it announced (nothing judges it again).
+
+    ``metric`` is what the removed rule read (its fingerprint is made of it).
+    """
+    fp = short_hash(name, "", metric)
+    if announced is not None:
+        sync(state.alert, announced(fp))
+    st = state.alert
+    if not st.announced:
+        return []
+    notice = Notice("resolved", st.announced, st.announced_since, state.now, st.value, st.threshold)
+    st.announced, st.notified_at = "", state.now
+    labels = alert_labels({}, (), rule=name, kind="group", severity=notice.severity, metric=metric)
+    subject = Subject(name, "group", Notify(), fp, "", "", metric, host_label="the group")
+    return [to_alert(subject, notice, labels)]
+
+
 def _scale(rule: GroupRule, state: GroupState, value: float, hosts: int) -> list[ScaleSignal]:
     spec = rule.scale
     if spec is None or math.isnan(value) or state.now - state.last_scale_at < spec.cooldown_s:
@@ -131,4 +149,4 @@ def _scale(rule: GroupRule, state: GroupState, value: float, hosts: int) -> list
     ]
 
 
-__all__ = ["GroupState", "evaluate_group", "group_value"]
+__all__ = ["GroupState", "evaluate_group", "group_value", "retire_group"]

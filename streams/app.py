@@ -46,7 +46,7 @@ from collector.contract import (
 )
 from policies.control import POLICY_KEY, ControlError, PublishedPolicy, decode_silence
 from policies.engine import Evaluator, GroupSample, StateCache
-from policies.group import GroupState, evaluate_group
+from policies.group import GroupState, evaluate_group, retire_group
 from policies.lifecycle import Announced
 from policies.loader import PolicyError, load_policy_texts
 from policies.model import PolicySet
@@ -116,6 +116,9 @@ class PolicyHolder:
         self.evaluator = Evaluator(policy)
         self.stats = stats
         stats.policy_version = policy.version
+        # group rule -> the metric it read, for group rules a later set removed: their open
+        # alerts are closed by the worker holding the group's state (see create_app)
+        self.retired_groups: dict[str, str] = {}
 
     @property
     def suppressor(self) -> Suppressor:
@@ -140,6 +143,10 @@ class PolicyHolder:
             return
         if policy.version == self.evaluator.policy.version:
             return
+        kept = {r.name for r in policy.group_rules}
+        self.retired_groups.update({r.name: r.metric for r in self.evaluator.policy.group_rules if r.name not in kept})
+        for name in kept:
+            self.retired_groups.pop(name, None)
         self.evaluator.policy = policy
         self.stats.policy_version = policy.version
         log.info(
@@ -261,8 +268,12 @@ def create_app(settings: WorkerSettings, holder: PolicyHolder | None = None) -> 
     async def evaluate_groups(stream: Any) -> None:
         async for payload in stream:
             try:
-                sample = GroupSample(**orjson.loads(payload))
-            except (orjson.JSONDecodeError, TypeError):
+                body = orjson.loads(payload)
+                if "retire" in body:
+                    retire(body["retire"], body["metric"])
+                    continue
+                sample = GroupSample(**body)
+            except (orjson.JSONDecodeError, TypeError, KeyError):
                 stats.malformed += 1
                 continue
             rule = next((r for r in evaluator.policy.group_rules if r.name == sample.rule), None)
@@ -279,9 +290,25 @@ def create_app(settings: WorkerSettings, holder: PolicyHolder | None = None) -> 
                 stats.scale_signals += 1
                 log.info("event=scale rule=%s action=%s value=%g", signal.rule, signal.action, signal.value)
 
+    def retire(name: str, metric: str) -> None:
+        """A removed group rule's state: close its open alert, then forget the state."""
+        key = name.encode()
+        raw = groups.get(key)
+        if raw is None or any(r.name == name for r in evaluator.policy.group_rules):
+            return  # already retired, or the rule is back
+        for alert in retire_group(name, metric, GroupState.from_bytes(raw), announced):
+            publish(alert)
+        del groups[key]
+
     @app.timer(settings.stats_interval_s)
     async def report() -> None:
         holder.suppressor.prune(time.time())  # ended silences are no longer matched against
+        # Tables are written only from their stream (the changelog needs the event's
+        # partition): a removed group rule whose state this worker holds is retired by a
+        # record on the group topic, keyed like the rule's samples.
+        for name, metric in list(holder.retired_groups.items()):
+            if groups.get(name.encode()) is not None:
+                await group_topic.send(key=name.encode(), value=orjson.dumps({"retire": name, "metric": metric}))
         log.info("event=worker_stats %s", stats.line())
 
     @app.task

@@ -8,8 +8,9 @@ import pytest
 
 from collector.contract import Alert, ScaleSignal
 from policies.engine import GroupSample, HostState
-from policies.group import GroupState, evaluate_group, group_value
-from policies.model import GroupRule
+from policies.group import GroupState, evaluate_group, group_value, retire_group
+from policies.lifecycle import Announced
+from policies.model import GroupRule, short_hash
 from policies.suppress import Suppressor
 from tests.policy_events import Fleet, batch, logs, policy, procs, said
 
@@ -262,3 +263,25 @@ rules:
     assert result.group_samples == []
     result = fleet.evaluator.evaluate(procs(6, {"nginx": 3}, host="d"), state_web)
     assert [(g.rule, g.value) for g in result.group_samples] == [("serving", 3.0)]
+
+
+def test_a_removed_group_rule_resolves_its_open_alert_once() -> None:
+    rule = group_rule("rules:\n  - name: g\n    group: {metric: cpu_pct, agg: avg}\n    max: 80\n")
+    state = watched()
+    fired, _ = run_group(rule, [("a", 0, 95), ("b", 1, 90)], state)
+    assert [a.transition for a in fired] == ["firing"]
+    closed = retire_group("g", "cpu_pct", state)
+    assert [(a.transition, a.fingerprint, a.started_at, a.at) for a in closed] == [
+        ("resolved", fired[0].fingerprint, fired[0].started_at, 1.0)
+    ]
+    assert retire_group("g", "cpu_pct", state) == []  # nothing open any more
+
+
+def test_a_removed_group_rule_that_announced_nothing_resolves_nothing() -> None:
+    rule = group_rule("rules:\n  - name: g\n    group: {metric: cpu_pct, agg: avg}\n    max: 80\n")
+    state = watched()
+    run_group(rule, [("a", 0, 10)], state)
+    assert retire_group("g", "cpu_pct", state) == []
+    # the alert topic is the truth: an open alert the state lost is still closed
+    told = {short_hash("g", "", "cpu_pct"): Announced("warning", 0.0, 0.0)}
+    assert [a.transition for a in retire_group("g", "cpu_pct", state, told.get)] == ["resolved"]
