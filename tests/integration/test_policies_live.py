@@ -76,7 +76,9 @@ def test_policy_apply_changes_what_fires_without_restart_and_a_bad_set_keeps_the
         assert [(a.state, a.at - t0) for a in alerts[2:]] == [("firing", 20), ("resolved", 40)]
 
         listed = fleetpulse(*_cli(kafka_bootstrap, topics, "policy", "list"))
-        assert (listed.returncode == 0 and "policy bad applied" in listed.stdout) or "bad" in listed.stdout
+        # the topic's latest set is the refused one: list says so and that workers keep their last good set
+        assert listed.returncode == 2 and "policy bad applied" in listed.stdout, listed.stdout + listed.stderr
+        assert "does not load (workers keep their last good set)" in listed.stderr and "sevrity" in listed.stderr
     finally:
         w.kill(signal.SIGTERM)
 
@@ -174,3 +176,33 @@ def test_silences_are_added_listed_and_expired_through_the_silence_topic(kafka_b
     everything = fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "list", "--all")).stdout
     assert f"{silence_id}  expired" in everything
     assert fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "expire", "nope")).returncode == 1
+
+
+def test_removing_a_group_rule_resolves_its_open_alert(
+    kafka_bootstrap: str, topics: Topics, home: Path, unique: str
+) -> None:
+    group = "rules:\n  - name: fleet_cpu\n    group: {metric: cpu_pct, agg: avg}\n    max: 80\n    stale: 30s\n"
+    with_group = write_policy(home / "with" / "fleet.yaml", group)
+    without = write_policy(home / "without" / "fleet.yaml", "rules:\n  - name: mem\n    when: mem_used_pct > 99\n")
+    t0 = time.time() - 3600
+    samples = [
+        (h.encode(), encode(MetricBatch(h, "it", t0 + at, 10.0, {"cpu_pct": 95.0})))
+        for at in range(0, 50, 10)
+        for h in ("g-1", "g-2")
+    ]
+    w = worker(kafka_bootstrap, topics, unique, with_group.parent, home)
+    try:
+        asyncio.run(produce(kafka_bootstrap, topics.metrics, samples))
+        (fired,) = collect_alerts(kafka_bootstrap, topics, lambda a: len(a) >= 1, watch=[w])
+        assert (fired.rule, fired.kind, fired.state) == ("fleet_cpu", "group", "firing")
+
+        applied = fleetpulse(*_cli(kafka_bootstrap, topics, "policy", "apply", str(without.parent)))
+        assert applied.returncode == 0, applied.stderr
+        # nothing judges the group any more: the worker holding its state closes the alert
+        alerts = collect_alerts(kafka_bootstrap, topics, lambda a: len(a) >= 2, watch=[w])
+        assert [(a.rule, a.transition, a.fingerprint) for a in alerts] == [
+            ("fleet_cpu", "firing", fired.fingerprint),
+            ("fleet_cpu", "resolved", fired.fingerprint),
+        ]
+    finally:
+        w.kill(signal.SIGTERM)
