@@ -24,7 +24,7 @@ import orjson
 from collector.contract import Alert, LogCounts, MetricBatch, ProcessEvent, ProcessSummary
 from policies import cron
 from policies.alerts import Subject, to_alert
-from policies.lifecycle import AlertState, AnnouncedLookup, Notice, advance, sync
+from policies.lifecycle import AlertState, AnnouncedLookup, Notice, advance, close_retired, sync
 from policies.model import (
     GroupRule,
     MetricRule,
@@ -398,13 +398,17 @@ class Evaluator:
     def _resolve_retired(self, name: str, kind: str, key: str, st: AlertState, samples: Samples, out: Result) -> None:
         """A rule left the policy (or the host left its scope): close what it announced."""
         fp = short_hash(name, samples.host_id, key)
-        if self.announced is not None:
-            sync(st, self.announced(fp))
-        if st.announced:
-            # the last value judged, not NaN: the alert topic's records carry finite numbers
-            notice = Notice("resolved", st.announced, st.announced_since, samples.ts, st.value, st.threshold)
+        notice = close_retired(st, fp, samples.ts, self.announced)
+        if notice is not None:
             labels = self._labels(name, kind, (), samples, key, st)
             out.alerts.append(self._alert(name, kind, Notify(), fp, key, notice, samples, labels))
+
+    def _retire_schedule(self, name: str, state: HostState, ctx: Samples, out: Result) -> None:
+        """Forget a schedule's observations and close the missed-run alert of the group it watched."""
+        gone = state.schedules.pop(name)
+        out.changed = True
+        if gone.group:
+            self._resolve_retired(name, "schedule", f"{PROC_COUNT}:{gone.group}", gone.missed, ctx, out)
 
     @staticmethod
     def _store(table: dict[str, dict[str, AlertState]], key: str, name: str, st: AlertState) -> None:
@@ -433,10 +437,7 @@ class Evaluator:
         if samples is not None and state.schedules:
             names = {rule.name for rule in plan.schedules}
             for name in [n for n in state.schedules if n not in names]:
-                gone = state.schedules.pop(name)
-                out.changed = True
-                if gone.group:
-                    self._resolve_retired(name, "schedule", f"{PROC_COUNT}:{gone.group}", gone.missed, ctx, out)
+                self._retire_schedule(name, state, ctx, out)
         for rule in plan.schedules:
             if started_group is not None and rule.group != started_group:
                 continue
@@ -444,9 +445,7 @@ class Evaluator:
             if sst is not None and sst.group and sst.group != rule.group:
                 # same name, another process group: the old group's alert has another key and
                 # would never be judged again; what was seen of the old group says nothing new
-                del state.schedules[rule.name]
-                out.changed = True
-                self._resolve_retired(rule.name, "schedule", f"{PROC_COUNT}:{sst.group}", sst.missed, ctx, out)
+                self._retire_schedule(rule.name, state, ctx, out)
                 sst = None
             if sst is None:
                 if samples is None:

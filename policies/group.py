@@ -19,7 +19,7 @@ import orjson
 from collector.contract import Alert, ScaleSignal
 from policies.alerts import Subject, to_alert
 from policies.engine import GroupSample
-from policies.lifecycle import AlertState, AnnouncedLookup, Notice, advance, sync
+from policies.lifecycle import AlertState, AnnouncedLookup, advance, close_retired, sync
 from policies.model import GroupRule, Notify, from_json_float, json_float, short_hash
 from policies.suppress import Suppressor, alert_labels
 
@@ -112,13 +112,9 @@ def retire_group(name: str, metric: str, state: GroupState, announced: Announced
     ``metric`` is what the removed rule read (its fingerprint is made of it).
     """
     fp = short_hash(name, "", metric)
-    if announced is not None:
-        sync(state.alert, announced(fp))
-    st = state.alert
-    if not st.announced:
+    notice = close_retired(state.alert, fp, state.now, announced)
+    if notice is None:
         return []
-    notice = Notice("resolved", st.announced, st.announced_since, state.now, st.value, st.threshold)
-    st.announced, st.notified_at = "", state.now
     labels = alert_labels({}, (), rule=name, kind="group", severity=notice.severity, metric=metric)
     subject = Subject(name, "group", Notify(), fp, "", "", metric, host_label="the group")
     return [to_alert(subject, notice, labels)]

@@ -111,6 +111,22 @@ def sync(st: AlertState, told: Announced | None) -> None:
 AnnouncedLookup = Callable[[str], Announced | None]
 
 
+def close_retired(st: AlertState, fp: str, now: float, announced: AnnouncedLookup | None = None) -> Notice | None:
+    """A rule left the policy (or its scope): the resolution of what ``st`` announced, if anything.
+
+    Nothing judges the alert again, so it is closed now; the topic (``announced``) decides
+    whether anything is open. The value is the last one judged, never NaN: the alert topic's
+    records carry finite numbers.
+    """
+    if announced is not None:
+        sync(st, announced(fp))
+    if not st.announced:
+        return None
+    notice = Notice("resolved", st.announced, st.announced_since, now, st.value, st.threshold)
+    st.announced, st.notified_at = "", now
+    return notice
+
+
 @dataclass(frozen=True)
 class Notice:
     """A notification to publish: ``transition`` is one of the contract's TRANSITIONS."""
