@@ -1,0 +1,370 @@
+"""The down-checker's decisions, on an injected clock: a small fleet of virtual hosts beats
+through :class:`HostWatch` into the :class:`Correlator`, and faults are injected by time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies.downcheck import Correlator, DownCheckSettings, HostWatch, Notice, Signal
+
+INTERVAL = 5.0
+TICK = 0.5
+
+
+@dataclass
+class VirtualHost:
+    host_id: str
+    region: str
+    phase: float  # when in each interval it beats
+    boot: int = 1
+    seq: int = 0
+    skew: float = 0.0  # its clock's error; must never matter
+
+
+@dataclass
+class Fleet:
+    """Hosts beating every INTERVAL; ``cut(now, host)`` says whether a beat is lost or held back."""
+
+    regions: dict[str, int]
+    cfg: DownCheckSettings = field(default_factory=DownCheckSettings)
+    now: float = 1_000_000.0
+    notices: list[Notice] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.hosts = [
+            VirtualHost(f"{r}-{i:02d}", r, phase=(i * 0.37) % INTERVAL)
+            for r, n in self.regions.items()
+            for i in range(n)
+        ]
+        self.by_id = {h.host_id: h for h in self.hosts}
+        self.watches: dict[str, HostWatch] = {}
+        self.correlator = Correlator(self.cfg)
+        self.dead: set[str] = set()
+        self.cut: set[str] = set()  # hosts whose beats are held (spooled) right now
+        self.drop_held: set[str] = set()  # held beats that will be lost instead of replayed
+        self.held: dict[str, list[tuple[str, int, float]]] = {}
+
+    def _arrive(self, host_id: str, boot: str, seq: int, sent_at: float) -> None:
+        h = self.by_id[host_id]
+        watch = self.watches.get(host_id)
+        if watch is None:
+            self.watches[host_id], sig = HostWatch.first(host_id, h.region, boot, seq, sent_at, INTERVAL, self.now)
+            self.notices += self.correlator.signal(sig)
+            return
+        for sig in watch.observe(boot, seq, sent_at, INTERVAL, self.now):
+            self.notices += self.correlator.signal(sig)
+
+    def run(self, seconds: float) -> None:
+        end = self.now + seconds
+        while self.now < end:
+            start = self.now
+            self.now += TICK
+            for h in self.hosts:
+                beats = int((self.now - h.phase) // INTERVAL) - int((start - h.phase) // INTERVAL)
+                if beats <= 0 or h.host_id in self.dead:
+                    continue
+                h.seq += 1
+                beat = (f"boot{h.boot}", h.seq, self.now + h.skew)
+                if h.host_id in self.cut or h.host_id in self.held:  # a spool drains in order
+                    self.held.setdefault(h.host_id, []).append(beat)
+                else:
+                    self._arrive(h.host_id, *beat)
+            for host_id in sorted(self.held):
+                if host_id not in self.cut:
+                    for beat in [] if host_id in self.drop_held else self.held[host_id]:
+                        self._arrive(host_id, *beat)
+                    del self.held[host_id]
+            for watch in self.watches.values():
+                sig = watch.due(self.now, self.cfg)
+                if sig is not None:
+                    self.notices += self.correlator.signal(sig)
+            self.notices += self.correlator.tick(self.now)
+
+    def region(self, name: str) -> list[str]:
+        return [h.host_id for h in self.hosts if h.region == name]
+
+    def reboot(self, host_id: str) -> None:
+        h = self.by_id[host_id]
+        h.boot += 1
+        h.seq = 0
+
+    def fired(self, kind: str) -> list[Notice]:
+        return [n for n in self.notices if n.kind == kind and n.state == "firing"]
+
+
+def _fleet(**regions: int) -> Fleet:
+    fleet = Fleet(regions or {"eu": 20, "us": 20, "ap": 20})
+    fleet.run(30)
+    assert fleet.notices == []
+    return fleet
+
+
+def test_an_isolated_crash_is_paged_once_soon_after_its_timeout() -> None:
+    fleet = _fleet()
+    crashed_at = fleet.now
+    fleet.dead.add("eu-03")
+    fleet.run(60)
+    downs = fleet.fired("host_down")
+    assert [n.host_id for n in downs] == ["eu-03"]
+    timeout = fleet.cfg.missed * INTERVAL
+    assert crashed_at < downs[0].at <= crashed_at + timeout + fleet.cfg.grace_s + 2 * TICK
+    assert [n.kind for n in fleet.notices] == ["host_down"]
+
+
+def test_a_partitioned_region_is_one_alert_and_no_host_down_and_continuous_replay_means_never_down() -> None:
+    fleet = _fleet()
+    fleet.cut.update(fleet.region("us"))
+    fleet.run(60)
+    assert [(n.kind, n.region) for n in fleet.notices] == [("region_unreachable", "us")]
+    fleet.cut.clear()  # heals: spooled beats replay in order
+    fleet.run(20)
+    assert fleet.fired("host_down") == []
+    assert [(n.kind, n.state) for n in fleet.notices] == [
+        ("region_unreachable", "firing"),
+        ("region_unreachable", "resolved"),
+    ]
+    back = [d for d in fleet.correlator.decisions if d.decision == "back_from_unreachable"]
+    assert len(back) == 20 and all("continuous" in d.detail for d in back)
+
+
+def test_a_partition_without_replay_reconciles_as_lost_beats_not_downs() -> None:
+    fleet = _fleet()
+    fleet.cut.update(fleet.region("ap"))
+    fleet.drop_held.update(fleet.region("ap"))
+    fleet.run(40)
+    fleet.cut.clear()
+    fleet.run(20)
+    assert fleet.fired("host_down") == [] and len(fleet.fired("region_unreachable")) == 1
+    assert all("heartbeats lost" in d.detail for d in fleet.correlator.decisions if d.decision.startswith("back_"))
+
+
+def test_a_real_crash_inside_a_partition_is_reported_once_the_region_is_back() -> None:
+    fleet = _fleet()
+    fleet.cut.update(fleet.region("us"))
+    fleet.run(10)
+    fleet.dead.add("us-07")  # dies while unreachable
+    fleet.run(40)
+    assert fleet.fired("host_down") == []
+    fleet.cut.clear()
+    fleet.run(20)
+    assert [n.host_id for n in fleet.fired("host_down")] == ["us-07"]
+
+
+def test_a_crash_inside_a_partition_is_paged_at_once_when_a_witness_cannot_reach_it() -> None:
+    fleet = _fleet()
+    fleet.cut.update(fleet.region("us"))
+    fleet.run(30)
+    assert len(fleet.fired("region_unreachable")) == 1
+    fleet.dead.add("us-07")
+    fleet.correlator.probe("eu-01", "us-07", False, fleet.now)
+    fleet.correlator.probe("eu-01", "us-08", True, fleet.now)
+    fleet.run(25)
+    assert [n.host_id for n in fleet.fired("host_down")] == ["us-07"]
+
+
+def test_ingest_outage_is_one_alert_and_suppresses_every_host_and_region_page() -> None:
+    fleet = _fleet()
+    fleet.cut.update(h.host_id for h in fleet.hosts)
+    fleet.run(60)
+    assert [(n.kind, n.state) for n in fleet.notices] == [("ingest_outage", "firing")]
+    fleet.cut.clear()
+    fleet.run(20)
+    assert [(n.kind, n.state) for n in fleet.notices] == [("ingest_outage", "firing"), ("ingest_outage", "resolved")]
+
+
+def test_a_crash_during_an_ingest_outage_is_reported_after_it() -> None:
+    fleet = _fleet()
+    fleet.cut.update(h.host_id for h in fleet.hosts)
+    fleet.dead.add("ap-11")
+    fleet.run(40)
+    fleet.cut.clear()
+    fleet.run(30)
+    assert [n.host_id for n in fleet.fired("host_down")] == ["ap-11"]
+    assert len(fleet.fired("ingest_outage")) == 1
+
+
+def test_a_silent_host_a_witness_still_reaches_is_alive_with_a_broken_path() -> None:
+    fleet = _fleet()
+    fleet.correlator.probe("eu-01", "us-02", True, fleet.now)
+    fleet.cut.add("us-02")
+    fleet.run(10)
+    fleet.correlator.probe("eu-01", "us-02", True, fleet.now)  # a refresh
+    fleet.run(20)
+    assert fleet.fired("host_down") == []
+    assert [d.decision for d in fleet.correlator.decisions if d.host_id == "us-02"] == ["path_broken"]
+
+
+def test_a_reboot_is_reported_as_a_reboot_with_its_downtime() -> None:
+    fleet = _fleet()
+    fleet.dead.add("eu-05")
+    fleet.run(8)  # shorter than the timeout
+    fleet.dead.discard("eu-05")
+    fleet.reboot("eu-05")
+    fleet.run(10)
+    reboots = fleet.fired("host_rebooted")
+    assert [n.host_id for n in reboots] == ["eu-05"] and fleet.fired("host_down") == []
+    assert 0 < reboots[0].value <= 10
+
+
+def test_a_long_reboot_pages_down_then_resolves_as_a_reboot() -> None:
+    fleet = _fleet()
+    fleet.dead.add("eu-05")
+    fleet.run(40)
+    fleet.dead.discard("eu-05")
+    fleet.reboot("eu-05")
+    fleet.run(10)
+    assert [(n.kind, n.state) for n in fleet.notices] == [
+        ("host_down", "firing"),
+        ("host_rebooted", "firing"),
+        ("host_rebooted", "resolved"),
+        ("host_down", "resolved"),
+    ]
+
+
+def test_a_flapping_link_pages_at_most_once_per_flap_window() -> None:
+    fleet = _fleet()
+    for _ in range(6):  # down 25 s, up 25 s, for 5 minutes
+        fleet.cut.add("us-04")
+        fleet.drop_held.add("us-04")
+        fleet.run(25)
+        fleet.cut.discard("us-04")
+        fleet.run(25)
+    assert len(fleet.fired("host_down")) == 1
+    assert len(fleet.fired("host_flapping")) == 1 and not fleet.fired("host_flapping")[0].page
+    fleet.run(fleet.cfg.flap_window_s + 10)
+    assert ("host_flapping", "resolved") in [(n.kind, n.state) for n in fleet.notices]
+
+
+def test_clock_skew_changes_nothing() -> None:
+    fleet = Fleet({"eu": 10, "us": 10})
+    for i, h in enumerate(fleet.hosts):
+        h.skew = (-1) ** i * 3600.0 * (i % 4)
+    fleet.run(120)
+    assert fleet.notices == []
+    fleet.dead.add("eu-02")
+    fleet.run(30)
+    assert [n.host_id for n in fleet.fired("host_down")] == ["eu-02"]
+
+
+def test_a_small_region_silent_together_is_unknown_not_a_partition_or_downs() -> None:
+    fleet = _fleet(eu=20, us=20, edge=3)
+    fleet.cut.update(fleet.region("edge"))
+    fleet.run(40)
+    assert [(n.kind, n.region, n.page) for n in fleet.notices] == [("region_unknown", "edge", False)]
+    assert {d.decision for d in fleet.correlator.decisions} == {"unknown"}
+
+
+def test_a_small_region_uses_witnesses_when_it_has_them() -> None:
+    fleet = _fleet(eu=20, us=20, edge=3)
+    fleet.correlator.probe("eu-00", "edge-00", False, fleet.now)
+    fleet.correlator.probe("eu-00", "edge-01", True, fleet.now)
+    fleet.dead.add("edge-00")
+    fleet.cut.update(fleet.region("edge"))
+    fleet.run(40)
+    assert [n.host_id for n in fleet.fired("host_down")] == ["edge-00"]
+    decided = {d.host_id: d.decision for d in fleet.correlator.decisions}
+    assert decided == {"edge-00": "down", "edge-01": "path_broken", "edge-02": "unknown"}
+
+
+def test_a_single_crash_in_a_small_region_is_still_a_down() -> None:
+    fleet = _fleet(eu=20, us=20, edge=3)
+    fleet.dead.add("edge-01")
+    fleet.run(30)
+    assert [n.host_id for n in fleet.fired("host_down")] == ["edge-01"]
+
+
+def test_slow_delivery_under_the_timeout_pages_nobody() -> None:
+    fleet = _fleet()
+    for _ in range(5):  # the whole fleet's beats held 9 s, then delivered in a burst
+        fleet.cut.update(h.host_id for h in fleet.hosts)
+        fleet.run(9)
+        fleet.cut.clear()
+        fleet.run(6)
+    assert fleet.notices == []
+
+
+def test_duplicates_and_old_replays_are_ignored() -> None:
+    watch, join = HostWatch.first("h", "eu", "b1", 5, 100.0, INTERVAL, 1000.0)
+    assert join.kind == "join"
+    assert watch.observe("b1", 5, 100.0, INTERVAL, 1001.0) == []
+    assert watch.observe("b1", 3, 90.0, INTERVAL, 1002.0) == []
+    assert watch.arrived == 1000.0
+
+
+def test_silence_is_judged_on_arrival_time_not_the_agents_clock() -> None:
+    cfg = DownCheckSettings()
+    watch, _ = HostWatch.first("h", "eu", "b1", 1, 5.0, INTERVAL, 1000.0)  # agent clock far off
+    assert watch.due(1000.0 + cfg.late * INTERVAL - 0.1, cfg) is None
+    late = watch.due(1000.0 + cfg.late * INTERVAL, cfg)
+    assert late is not None and late.kind == "late"
+    silent = watch.due(1000.0 + cfg.missed * INTERVAL, cfg)
+    assert silent is not None and silent.kind == "silent"
+    assert watch.due(2000.0, cfg) is None  # said once
+    (back,) = watch.observe("b1", 2, 6.0, INTERVAL, 2001.0)
+    assert (back.kind, back.reason) == ("back", "continuous")
+
+
+def test_a_worker_away_past_both_deadlines_reports_silent_directly() -> None:
+    cfg = DownCheckSettings()
+    watch, _ = HostWatch.first("h", "eu", "b1", 1, 5.0, INTERVAL, 1000.0)
+    sig = watch.due(1100.0, cfg)
+    assert sig is not None and sig.kind == "silent"
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"missed": 1.5}, "'missed'"),
+        ({"late": 2.5}, "'late'"),
+        ({"region_share": 0}, "region_share"),
+        ({"min_region_hosts": 1}, "min_region_hosts"),
+        ({"grace_s": -1}, "negative"),
+    ],
+)
+def test_inconsistent_settings_are_named(change: dict[str, float], needle: str) -> None:
+    problems = DownCheckSettings(**change).problems()  # type: ignore[arg-type]
+    assert problems and any(needle in p for p in problems)
+    assert DownCheckSettings().problems() == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["join", "late", "silent", "back", "tick", "probe"]),
+            st.integers(0, 11),
+            st.floats(0, 20),
+            st.booleans(),
+        ),
+        max_size=120,
+    )
+)
+def test_any_signal_order_keeps_counts_consistent_and_alerts_alternating(
+    ops: list[tuple[str, int, float, bool]],
+) -> None:
+    c = Correlator()
+    now = 0.0
+    states: dict[str, str] = {}
+    for op, i, dt, ok in ops:
+        now += dt
+        host, region = f"h{i}", ("a", "b", "c")[i % 3]
+        if op == "tick":
+            notices = c.tick(now)
+        elif op == "probe":
+            c.probe(f"h{(i + 1) % 12}", host, ok, now)
+            notices = []
+        else:
+            reason = "rebooted" if ok and op == "back" else "continuous"
+            notices = c.signal(Signal(op, host, region, now, reason if op == "back" else ""))  # type: ignore[arg-type]
+        for n in notices:
+            if n.kind == "host_rebooted":
+                continue  # a reboot is announced and closed at once
+            assert states.get(n.fingerprint, "resolved") != n.state, n
+            states[n.fingerprint] = n.state
+        for r, members in c.regions.items():
+            assert c.stale.get(r, 0) == sum(1 for h in members if c.hosts[h].status != "up")
+    assert {fp for fp, s in states.items() if s == "firing"} == set(c.open)
