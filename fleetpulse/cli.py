@@ -266,7 +266,7 @@ def cmd_kafka(args: argparse.Namespace) -> int:
 
 
 def _describe(policy: PolicySet) -> list[str]:
-    """One line per rule, maintenance window and inhibit rule of a policy set."""
+    """One line per rule, maintenance window, inhibit rule and down-check scope of a policy set."""
     lines = []
     for rule in policy.metric_rules:
         bounds = " ".join(f"{t.side}.{t.severity}={t.value:g}" for t in rule.thresholds)
@@ -285,6 +285,13 @@ def _describe(policy: PolicySet) -> list[str]:
         lines.append(f"{quiet.source}: maintenance {quiet.name} '{quiet.cron}' for {quiet.duration_s:g}s")
     for inhibit in policy.inhibit:
         lines.append(f"{inhibit.source}: inhibit {inhibit.name} equal={','.join(inhibit.equal) or '-'}")
+    for dc in policy.downcheck:
+        c = dc.settings
+        lines.append(
+            f"{dc.source}: downcheck {dc.name} missed={c.missed:g} late={c.late:g} grace={c.grace_s:g}s"
+            f" region_share={c.region_share:g} min_region_hosts={c.min_region_hosts}"
+            f"{'' if dc.selector.is_everything else ' scoped'}"
+        )
     return lines
 
 

@@ -165,8 +165,8 @@ class LocalKafka:
                     classpath,
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    cluster_id,
+                    # One argument: a base64 id may start with "-", which argparse takes for an option.
+                    f"--cluster-id={cluster_id}",
                     "-c",
                     str(config),
                 ],

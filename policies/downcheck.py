@@ -22,6 +22,7 @@ of waiting for the whole region's deadlines to pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -74,6 +75,7 @@ class Signal:
     reason: BackReason = ""
     downtime_s: float = 0.0  # estimated, for ``rebooted``
     boot_id: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)  # on ``join``: for scoped settings
 
 
 @dataclass
@@ -91,11 +93,19 @@ class HostWatch:
 
     @classmethod
     def first(
-        cls, host_id: str, region: str, boot_id: str, seq: int, sent_at: float, interval_s: float, now: float
+        cls,
+        host_id: str,
+        region: str,
+        boot_id: str,
+        seq: int,
+        sent_at: float,
+        interval_s: float,
+        now: float,
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[HostWatch, Signal]:
         """A host never seen before: watch it and tell the correlator it joined."""
         watch = cls(host_id, region, boot_id, seq, sent_at, interval_s, now)
-        return watch, Signal("join", host_id, region, now, boot_id=boot_id)
+        return watch, Signal("join", host_id, region, now, boot_id=boot_id, labels=dict(labels or {}))
 
     def observe(self, boot_id: str, seq: int, sent_at: float, interval_s: float, now: float) -> list[Signal]:
         """A heartbeat arrived at ``now``; returns what changed (often nothing)."""
@@ -166,6 +176,7 @@ class Decision:
 @dataclass
 class _Host:
     region: str
+    labels: Mapping[str, str] = field(default_factory=dict)
     status: HostStatus = "up"
     since: float = 0.0  # when the current status began (silence onset for pending ones)
     last_page: float | None = None
@@ -183,6 +194,9 @@ class Correlator:
     """The fleet's down-check state; feed it signals and ticks, collect notices and decisions."""
 
     settings: DownCheckSettings = field(default_factory=DownCheckSettings)
+    # (host id, region, labels) -> the settings of its policy scope; region-wide questions
+    # ask with an empty host id and labels. Unset: ``settings`` everywhere.
+    scoped: Callable[[str, str, Mapping[str, str]], DownCheckSettings] | None = None
     hosts: dict[str, _Host] = field(default_factory=dict)
     regions: dict[str, set[str]] = field(default_factory=dict)
     open: dict[str, Notice] = field(default_factory=dict)  # fingerprint -> firing notice
@@ -191,6 +205,12 @@ class Correlator:
     flapping: set[str] = field(default_factory=set)
     stale: dict[str, int] = field(default_factory=dict)  # region -> hosts not up (kept, never counted)
     decisions: list[Decision] = field(default_factory=list)
+
+    def _cfg(self, host_id: str = "", region: str = "") -> DownCheckSettings:
+        if self.scoped is None:
+            return self.settings
+        host = self.hosts.get(host_id)
+        return self.scoped(host_id, region or (host.region if host else ""), host.labels if host else {})
 
     def _set(self, host_id: str, host: _Host, status: HostStatus, now: float) -> None:
         if (host.status == "up") != (status == "up"):
@@ -206,9 +226,10 @@ class Correlator:
             if host is not None:  # moved region: leave the old one as up
                 self._set(sig.host_id, host, "up", sig.at)
                 self.regions[host.region].discard(sig.host_id)
-            host = self.hosts[sig.host_id] = _Host(sig.region, since=sig.at)
+            host = self.hosts[sig.host_id] = _Host(sig.region, dict(sig.labels), since=sig.at)
             self.regions.setdefault(sig.region, set()).add(sig.host_id)
         if sig.kind == "join":
+            host.labels = dict(sig.labels) or host.labels
             return []
         if sig.kind == "late":
             if host.status == "up":
@@ -241,7 +262,7 @@ class Correlator:
                 notices += self._region(region, now)
         for host_id in sorted(self.pending):
             host = self.hosts[host_id]
-            if now >= host.since + self.settings.grace_s:
+            if now >= host.since + self._cfg(host_id).grace_s:
                 notices += self._judge(host_id, host, now)
         notices += self._unflap(now)
         return notices
@@ -253,7 +274,7 @@ class Correlator:
 
     def _out(self, region: str) -> bool:
         members = self.regions[region]
-        return len(members) >= 2 and self._stale(region) >= self.settings.region_share * len(members)
+        return len(members) >= 2 and self._stale(region) >= self._cfg(region=region).region_share * len(members)
 
     def _fleet(self, now: float) -> list[Notice]:
         regions = [r for r in self.regions if self.regions[r]]
@@ -273,7 +294,8 @@ class Correlator:
     def _region(self, region: str, now: float) -> list[Notice]:
         members = self.regions[region]
         stale = self._stale(region)
-        small = len(members) < self.settings.min_region_hosts
+        cfg = self._cfg(region=region)
+        small = len(members) < cfg.min_region_hosts
         kind: NoticeKind = "region_unknown" if small else "region_unreachable"
         fp = f"{kind}:{region}"
         # Late hosts count for health, but only a silent one raises it: a slow region is not cut off.
@@ -288,7 +310,7 @@ class Correlator:
             else:
                 reason = f"{stale} of {len(members)} hosts stopped reporting together while other regions are healthy"
             return [self._fire(Notice(kind, "firing", region, "", now, reason, page=not small, value=stale))]
-        if fp in self.open and stale < self.settings.region_share * len(members) / 2:
+        if fp in self.open and stale < cfg.region_share * len(members) / 2:
             self._release("unknown" if small else "unreachable", now, region)
             return [self._resolve(fp, now, f"{len(members) - stale} of {len(members)} hosts report again")]
         return []
@@ -307,9 +329,10 @@ class Correlator:
     def _witnessed(self, host_id: str, now: float) -> bool | None:
         """True: a live witness reaches it; False: live witnesses fail; None: nobody knows."""
         verdicts = []
+        max_age = self._cfg(host_id).witness_max_age_s
         for witness, p in self.probes.get(host_id, {}).items():
             w = self.hosts.get(witness)
-            if w is None or w.status != "up" or now - p.at > self.settings.witness_max_age_s:
+            if w is None or w.status != "up" or now - p.at > max_age:
                 continue  # a silent witness's last word is stale
             verdicts.append(p.ok)
         if not verdicts:
@@ -337,12 +360,13 @@ class Correlator:
         self.decisions.append(Decision(now, region, host_id, status, why))
         if status != "down":
             return []
-        flapping = host.last_page is not None and now - host.last_page < self.settings.flap_window_s
+        window = self._cfg(host_id).flap_window_s
+        flapping = host.last_page is not None and now - host.last_page < window
         if flapping:
             self.flapping.add(host_id)
             if f"host_flapping:{host_id}" in self.open:
                 return []
-            reason = f"down again within {self.settings.flap_window_s:g}s of its last page: flapping"
+            reason = f"down again within {window:g}s of its last page: flapping"
             return [self._fire(Notice("host_flapping", "firing", region, host_id, now, reason, page=False))]
         host.last_page = now
         return [self._fire(Notice("host_down", "firing", region, host_id, now, why))]
@@ -373,11 +397,12 @@ class Correlator:
         out = []
         for host_id in sorted(self.flapping):
             host = self.hosts[host_id]
-            if host.status == "up" and now - host.since >= self.settings.flap_window_s:
+            window = self._cfg(host_id).flap_window_s
+            if host.status == "up" and now - host.since >= window:
                 self.flapping.discard(host_id)
                 fp = f"host_flapping:{host_id}"
                 if fp in self.open:
-                    out.append(self._resolve(fp, now, f"stable for {self.settings.flap_window_s:g}s"))
+                    out.append(self._resolve(fp, now, f"stable for {window:g}s"))
         return out
 
     # -- alert bookkeeping -----------------------------------------------------------------

@@ -28,10 +28,12 @@ from typing import Any
 import yaml
 
 from policies import cron
+from policies.downcheck import DownCheckSettings
 from policies.model import (
     AGGREGATIONS,
     EVERYWHERE,
     SEVERITIES,
+    DownCheckScope,
     GroupRule,
     InhibitRule,
     LabelMatch,
@@ -60,7 +62,7 @@ _KEYS = {
     "log": _COMMON | {"log", "at_least", "within", "absent_for", "for"},
     "group": _COMMON | {"group", "max", "min", "for", "stale", "scale", "hysteresis", "recover"},
 }
-_FILE_KEYS = {"rules", "maintenance", "inhibit"}
+_FILE_KEYS = {"rules", "maintenance", "inhibit", "downcheck"}
 DEFAULT_PROCESS_WINDOW_S = 60.0
 
 
@@ -115,13 +117,21 @@ def load_policy_text(text: str, origin: str = "<policy>") -> PolicySet:
 def load_policy_texts(files: dict[str, str]) -> PolicySet:
     """Parse a whole policy set given as ``{file name: text}`` (what ``policy apply`` publishes)."""
     problems: list[str] = []
-    parts: dict[str, list[Any]] = {"metric": [], "schedule": [], "group": [], "maintenance": [], "inhibit": []}
+    parts: dict[str, list[Any]] = {
+        "metric": [],
+        "schedule": [],
+        "group": [],
+        "maintenance": [],
+        "inhibit": [],
+        "downcheck": [],
+    }
     for origin in sorted(files):
         problems.extend(_load_document(files[origin], origin, parts))
     rules = [*parts["metric"], *parts["schedule"], *parts["group"]]
     problems.extend(_duplicates(rules, "rule"))
     problems.extend(_duplicates(parts["maintenance"], "maintenance window"))
     problems.extend(_duplicates(parts["inhibit"], "inhibit rule"))
+    problems.extend(_duplicates(parts["downcheck"], "downcheck scope"))
     if problems:
         raise PolicyError(problems)
     digest = hashlib.sha256()
@@ -133,6 +143,7 @@ def load_policy_texts(files: dict[str, str]) -> PolicySet:
         group_rules=tuple(parts["group"]),
         maintenance=tuple(parts["maintenance"]),
         inhibit=tuple(parts["inhibit"]),
+        downcheck=tuple(parts["downcheck"]),
         version=digest.hexdigest()[:12],
     )
 
@@ -187,6 +198,7 @@ def _load_document(text: str, origin: str, parts: dict[str, list[Any]]) -> list[
         ("rules", _rule),
         ("maintenance", _maintenance),
         ("inhibit", _inhibit),
+        ("downcheck", _downcheck),
     ]
     for section, build in sections:
         raw_list = doc.get(section) or []
@@ -761,3 +773,41 @@ def _inhibit(raw: _Mapping, origin: str) -> list[Any]:
             ctx.source,
         )
     ]
+
+
+# Policy-file key -> (settings field, how it is read).
+_DOWNCHECK_KEYS: dict[str, tuple[str, str]] = {
+    "missed": ("missed", "number"),
+    "late": ("late", "number"),
+    "grace": ("grace_s", "duration"),
+    "region_share": ("region_share", "number"),
+    "min_region_hosts": ("min_region_hosts", "count"),
+    "ingest_share": ("ingest_share", "number"),
+    "flap_window": ("flap_window_s", "duration"),
+    "witness_max_age": ("witness_max_age_s", "duration"),
+}
+
+
+def _downcheck(raw: _Mapping, origin: str) -> list[Any]:
+    """``downcheck:`` entries: silence and correlation settings for a scope (first match wins)."""
+    ctx = _named(raw, origin, "downcheck scope")
+    allowed = {"name", "scope", *_DOWNCHECK_KEYS}
+    unknown = sorted(set(map(str, raw)) - allowed)
+    if unknown:
+        raise ctx.fail(unknown[0], f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+    values: dict[str, Any] = {}
+    for key, (attr, how) in _DOWNCHECK_KEYS.items():
+        if key not in raw:
+            continue
+        if how == "duration":
+            values[attr] = ctx.duration(key)
+            continue
+        number = ctx.number(raw[key], key, f"'{key}'")
+        if how == "count" and number != int(number):
+            raise ctx.fail(key, f"'{key}' must be a whole number, got {raw[key]!r}")
+        values[attr] = int(number) if how == "count" else number
+    settings = DownCheckSettings(**values)
+    problems = settings.problems()
+    if problems:
+        raise ctx.fail(next((k for k in raw if str(k) in _DOWNCHECK_KEYS), "name"), "; ".join(problems))
+    return [DownCheckScope(ctx.name, ctx.selector(), settings, ctx.source)]

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from policies.downcheck import DownCheckSettings
+
 SEVERITIES = ("info", "warning", "critical")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
 AGGREGATIONS = ("last", "avg", "min", "max", "p95", "sum")
@@ -300,6 +302,16 @@ class Silence:
 
 
 @dataclass(frozen=True)
+class DownCheckScope:
+    """Down-check settings for the hosts (or regions) a selector covers; the first match wins."""
+
+    name: str
+    selector: Selector
+    settings: DownCheckSettings
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class PolicySet:
     """Everything one policy directory says; ``version`` identifies its content."""
 
@@ -308,7 +320,19 @@ class PolicySet:
     group_rules: tuple[GroupRule, ...] = ()
     maintenance: tuple[MaintenanceWindow, ...] = ()
     inhibit: tuple[InhibitRule, ...] = ()
+    downcheck: tuple[DownCheckScope, ...] = ()
     version: str = ""
+
+    def downcheck_for(self, host_id: str, region: str, labels: Mapping[str, str]) -> DownCheckSettings:
+        """The down-check settings of a host (first matching scope), or the defaults.
+
+        Region-wide questions pass an empty host id and labels: only region scopes (and the
+        unscoped one) match them.
+        """
+        for scope in self.downcheck:
+            if scope.selector.matches(host_id, region, labels):
+                return scope.settings
+        return DownCheckSettings()
 
     def __len__(self) -> int:
         return len(self.metric_rules) + len(self.schedule_rules) + len(self.group_rules)

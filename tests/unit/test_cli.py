@@ -54,7 +54,8 @@ def test_policy_validate_lists_valid_rules() -> None:
         in lines
     )
     assert "policies/examples/processes.yaml:18: schedule nightly_backup backup '0 2 * * *' within=3600s" in lines
-    assert lines[-1].startswith("16 rule(s) valid in 4 file(s), version ")
+    assert "policies/examples/downcheck.yaml:4: downcheck edge_sites missed=3 late=1.5 grace=5s" in " ".join(lines)
+    assert lines[-1].startswith("16 rule(s) valid in 5 file(s), version ")
 
 
 def test_every_subcommand_has_help() -> None:

@@ -368,3 +368,15 @@ def test_any_signal_order_keeps_counts_consistent_and_alerts_alternating(
         for r, members in c.regions.items():
             assert c.stale.get(r, 0) == sum(1 for h in members if c.hosts[h].status != "up")
     assert {fp for fp, s in states.items() if s == "firing"} == set(c.open)
+
+
+def test_scoped_settings_decide_per_region() -> None:
+    from policies.loader import load_policy_text
+
+    policy = load_policy_text("downcheck:\n  - name: us_small\n    scope: {region: [us]}\n    min_region_hosts: 30\n")
+    fleet = Fleet({"eu": 20, "us": 20, "ap": 20})
+    fleet.correlator.scoped = policy.downcheck_for
+    fleet.run(30)
+    fleet.cut.update(fleet.region("us"))
+    fleet.run(40)
+    assert [(n.kind, n.region) for n in fleet.notices] == [("region_unknown", "us")]

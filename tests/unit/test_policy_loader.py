@@ -212,7 +212,7 @@ def test_invalid_yaml_gives_the_line() -> None:
 
 
 def test_a_file_that_is_not_a_policy_mapping_says_what_it_should_be() -> None:
-    assert problems("- a\n- b\n") == ["p.yaml:1: a policy file is a mapping of inhibit, maintenance, rules"]
+    assert problems("- a\n- b\n") == ["p.yaml:1: a policy file is a mapping of downcheck, inhibit, maintenance, rules"]
     assert problems("rules: 5\n") == ["p.yaml:1: 'rules' must be a list"]
     assert problems("rules:\n  - 5\n") == ["p.yaml:1: each entry of 'rules' must be a mapping"]
 
