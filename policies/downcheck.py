@@ -185,7 +185,6 @@ class _Host:
 @dataclass
 class _Probe:
     ok: bool
-    since: float  # when this result was first reported
     at: float  # last report
 
 
@@ -244,9 +243,7 @@ class Correlator:
 
     def probe(self, witness: str, target: str, ok: bool, now: float) -> None:
         """A witness's TCP probe result for ``target`` (only changes need to be sent, plus refreshes)."""
-        seen = self.probes.setdefault(target, {})
-        last = seen.get(witness)
-        seen[witness] = _Probe(ok, last.since if last is not None and last.ok == ok else now, now)
+        self.probes.setdefault(target, {})[witness] = _Probe(ok, now)
         host = self.hosts.get(target)
         if not ok and host is not None and host.status in ("unreachable", "unknown", "path_broken"):
             # Covered by a blanket status until now; a witness that fails to reach it says more.
