@@ -1,10 +1,12 @@
 """The agent: collect every interval, write ahead to the disk spool, send from the spool.
 
-Two tasks share one event loop and never wait for each other:
+Three tasks share one event loop and never wait for each other:
 
 * the **collector** samples the host, the process table and the log files every
   ``interval_s`` and appends the cycle's encoded events to the spool (it touches only local
   disk, so collection keeps time whatever the network does);
+* the **witness** (when ``[witness] peers`` are configured) probes peers by TCP connect on
+  its own schedule; each cycle takes the reports it decided to send (see ``witness``);
 * the **sender** reads the spool oldest first, sends through an idempotent producer and
   acknowledges what the broker confirmed. While Kafka is unreachable the events wait on disk
   (bounded; the oldest are dropped and counted when full) and go out in order, with their
@@ -41,6 +43,7 @@ from collector.processes import ProcessScanner, to_summary
 from collector.processes import to_events as process_events
 from collector.spool import DiskSpool, SpooledRecord
 from collector.system_metrics import SystemSampler
+from collector.witness import Witness
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,11 @@ class Counters:
 
 
 class Collector:
-    """Builds one cycle's events from the host; no network I/O."""
+    """Builds one cycle's events from the host.
+
+    No network I/O, except witness probes when ``witness`` was not started in the background
+    (``fleetpulse agent --stdout``): then each cycle runs one probe round, bounded by its timeout.
+    """
 
     def __init__(self, config: AgentConfig, state_dir: Path | None) -> None:
         self.config = config
@@ -97,6 +104,19 @@ class Collector:
         self.tailer = (
             LogTailer(config.logs, state_path=(state_dir or Path(".")) / "log-offsets.json")
             if config.logs and state_dir is not None
+            else None
+        )
+        w = config.witness
+        self.witness = (
+            Witness(
+                w.peers,
+                config.host_id,
+                config.region,
+                timeout_s=w.timeout_s,
+                refresh_s=w.refresh_s,
+                interval_s=w.every_s(config.interval_s),
+            )
+            if w.peers
             else None
         )
         self.sequence = SequenceState(state_dir / "agent-state.json" if state_dir else None, boot_id())
@@ -121,6 +141,8 @@ class Collector:
             hits, counts = self.tailer.poll(now)
             matches, totals = log_events(hits, counts, c.host_id, c.region, now, c.interval_s, labels)
             events.extend([*matches, totals])
+        if self.witness is not None:
+            events.extend(self.witness.take())
         events.append(self.heartbeat(now, spool, counters))
         return events
 
@@ -154,6 +176,7 @@ class Collector:
         return {
             "metric_batch": t.metrics,
             "heartbeat": t.heartbeats,
+            "peer_probe": t.heartbeats,  # witness reports travel with proof of life
             "process_summary": t.processes,
             "process_event": t.processes,
             "log_match": t.logs,
@@ -286,6 +309,8 @@ async def run_agent(config: AgentConfig, state_dir: Path, stop: asyncio.Event, c
     sender = Sender(spool, make_producer, counters=counters)
     sender_stop = asyncio.Event()
     sending = asyncio.create_task(sender.run(sender_stop))
+    # Probes run beside collection, so a slow or dead peer never delays a cycle.
+    witnessing = collector.witness.start() if collector.witness is not None else None
     log.info(
         "event=agent_started host_id=%s region=%s interval_s=%g pending=%d state_dir=%s",
         config.host_id,
@@ -313,6 +338,10 @@ async def run_agent(config: AgentConfig, state_dir: Path, stop: asyncio.Event, c
             while len(spool) and time.monotonic() < deadline and not stop.is_set():
                 await asyncio.sleep(0.05)
     finally:
+        if witnessing is not None:
+            witnessing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await witnessing
         sender_stop.set()
         sender.wakeup.set()
         await sending

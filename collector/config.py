@@ -23,6 +23,7 @@ from collector.contract import DEFAULT_TOPIC_PREFIX
 from collector.kafka_io import DEFAULT_BOOTSTRAP
 from collector.log_tail import LogRule, LogSource
 from collector.processes import GroupSelector
+from collector.witness import Peer, parse_address
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -82,6 +83,20 @@ class SpoolSettings:
 
 
 @dataclass(frozen=True)
+class WitnessSettings:
+    """TCP probes of peer hosts, reported for the down-checker (no peers = off)."""
+
+    peers: list[Peer] = field(default_factory=list)
+    timeout_s: float = 2.0
+    refresh_s: float = 30.0
+    interval_s: float | None = None  # None: the agent's interval_s
+
+    def every_s(self, agent_interval_s: float) -> float:
+        """Seconds between probe rounds (resolved late, so a ``--interval`` flag applies too)."""
+        return self.interval_s if self.interval_s is not None else agent_interval_s
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     """Everything one agent process needs."""
 
@@ -97,6 +112,7 @@ class AgentConfig:
     logs: list[LogSource] = field(default_factory=list)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     spool: SpoolSettings = field(default_factory=SpoolSettings)
+    witness: WitnessSettings = field(default_factory=WitnessSettings)
     source: str = "<defaults>"
 
 
@@ -124,6 +140,9 @@ _KAFKA_KEYS = {
 _SPOOL_KEYS = {"max_bytes": int, "segment_bytes": int}
 _GROUP_KEYS = {"name", "process_name", "exe", "cmdline_regex", "user", "pidfile", "systemd_unit"}
 _RULE_KEYS = {"name", "pattern", "regex", "ignore_case", "severity"}
+_WITNESS_KEYS = {"timeout_s": float, "refresh_s": float, "interval_s": float}
+_WITNESS_LIMITS_S = {"timeout_s": (0.01, 60.0), "refresh_s": (1.0, 3600.0), "interval_s": (0.1, 3600.0)}
+_PEER_KEYS = {"host_id", "address"}
 
 
 def load_agent_config(path: str | Path | None, env: dict[str, str] | None = None) -> AgentConfig:
@@ -203,7 +222,7 @@ class _Validator:
         return value
 
     def build(self) -> AgentConfig:
-        known = {"agent", "kafka", "spool", "processes", "logs"}
+        known = {"agent", "kafka", "spool", "processes", "logs", "witness"}
         for key in self.raw:
             if key not in known:
                 self.problem(f"[{key}]", f"unknown section (allowed: {', '.join(sorted(known))})")
@@ -218,6 +237,7 @@ class _Validator:
         self.check_spool(spool)
         top_n, groups = self.processes()
         logs = self.logs()
+        witness = self.witness(agent)
         if self.problems:
             raise ConfigError(self.problems)
         if "state_dir" in agent:
@@ -230,6 +250,7 @@ class _Validator:
             logs=logs,
             kafka=KafkaSettings(**kafka),
             spool=SpoolSettings(**spool),
+            witness=witness,
             source=self.origin,
         )
 
@@ -346,3 +367,62 @@ class _Validator:
             except (TypeError, ValueError) as exc:
                 self.problem(where, str(exc))
         return sources
+
+    def witness(self, agent: dict[str, Any]) -> WitnessSettings:
+        table = self.raw.get("witness", {})
+        if not isinstance(table, dict):
+            self.problem("[witness]", "must be a table")
+            return WitnessSettings()
+        allowed = ", ".join(sorted({*_WITNESS_KEYS, "peers"}))
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            if key == "peers":
+                continue
+            if key not in _WITNESS_KEYS:
+                self.problem(f"[witness] {key}", f"unknown key (allowed: {allowed})")
+                continue
+            lo, hi = _WITNESS_LIMITS_S[key]
+            number = self.typed(f"[witness] {key}", value, _WITNESS_KEYS[key])
+            if number is not None and not lo <= number <= hi:
+                self.problem(f"[witness] {key}", f"must be between {lo:g} and {hi:g} seconds, got {number:g}")
+            elif number is not None:
+                values[key] = number
+        peers = self.peers(table.get("peers", []), agent.get("host_id") or socket.gethostname())
+        settings = WitnessSettings(peers, **values)
+        interval_s = settings.every_s(agent.get("interval_s", AgentConfig.interval_s))
+        if peers and 0.1 <= interval_s <= 3600 and settings.timeout_s >= interval_s:  # else reported above
+            self.problem(
+                "[witness] timeout_s",
+                f"must be below the probe interval ({interval_s:g} s) so a round ends before the next,"
+                f" got {settings.timeout_s:g}",
+            )
+        return settings
+
+    def peers(self, entries: Any, me: str) -> list[Peer]:
+        if not isinstance(entries, list):
+            example = 'peers = [{ host_id = "web-2", address = "10.0.2.5:22" }]'
+            self.problem("[witness] peers", f"must be a list of tables, e.g. {example}")
+            return []
+        peers: list[Peer] = []
+        for i, raw in enumerate(entries):
+            where = f"[witness] peers #{i + 1}"
+            if not self.entry_ok(where, raw, _PEER_KEYS):
+                continue
+            host_id, address = raw.get("host_id"), raw.get("address")
+            problems = len(self.problems)
+            if not isinstance(host_id, str) or not host_id.strip():
+                self.problem(f"{where} host_id", "required: the peer's host id, as its own agent reports it")
+            elif any(p.host_id == host_id for p in peers):
+                self.problem(f"{where} host_id", f"peer {host_id!r} is listed twice")
+            elif host_id == me:
+                self.problem(f"{where} host_id", f"{host_id!r} is this agent's own host_id: it cannot witness itself")
+            if not isinstance(address, str):
+                self.problem(f"{where} address", 'required: "host:port" to connect to, e.g. "10.0.2.5:22"')
+            else:
+                try:
+                    parse_address(address)
+                except ValueError as exc:
+                    self.problem(f"{where} address", str(exc))
+            if len(self.problems) == problems:
+                peers.append(Peer(str(host_id), str(address)))
+        return peers

@@ -23,6 +23,8 @@ DEFAULT_TOPIC_PREFIX = "fleetpulse"
 # How long every transition stays on the alert topic before compaction keeps only the latest
 # record per fingerprint.
 ALERT_HISTORY_S = 7 * 86400.0
+# The key of every record on the down-check topic (see ``Topics.downcheck``).
+DOWNCHECK_KEY = b"fleet"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,15 @@ class Topics:
         return f"{self.prefix}.group-samples"
 
     @property
+    def downcheck(self) -> str:
+        """Internal to the workers: the down-checker's host signals, witness reports and ticks.
+
+        Every record carries the one fleet key (``DOWNCHECK_KEY``): telling a partition from an
+        ingest outage is a question about the whole fleet, so it is answered in one place.
+        """
+        return f"{self.prefix}.downcheck"
+
+    @property
     def deadletter(self) -> str:
         """Records a consumer could not decode, with the reason and where they came from."""
         return f"{self.prefix}.deadletter"
@@ -87,6 +98,7 @@ class Topics:
             self.scale,
             self.deadletter,
             self.group_samples,
+            self.downcheck,
         ]
 
     def compacted(self) -> list[str]:
@@ -153,6 +165,27 @@ class Heartbeat:
     events_dropped: int = 0
 
     TYPE = "heartbeat"
+
+
+@dataclass(frozen=True)
+class PeerProbe:
+    """A witness report: agent ``host_id`` tried a TCP connect to peer ``target`` at ``address``.
+
+    Sent on the heartbeat topic when the result changes and as a periodic refresh, so the
+    down-checker can tell a host that is silent to the backend but alive (path broken) from
+    one that is down.
+    """
+
+    host_id: str  # the witness
+    region: str
+    target: str  # the peer's host id
+    address: str  # host:port that was probed
+    ok: bool
+    at: float
+    latency_ms: float = 0.0
+    error: str = ""
+
+    TYPE = "peer_probe"
 
 
 @dataclass(frozen=True)
@@ -303,10 +336,11 @@ class ScaleSignal:
     TYPE = "scale"
 
 
-Event = MetricBatch | Heartbeat | Alert | ScaleSignal | ProcessSummary | ProcessEvent | LogMatch | LogCounts
+Event = MetricBatch | Heartbeat | PeerProbe | Alert | ScaleSignal | ProcessSummary | ProcessEvent | LogMatch | LogCounts
 _EVENT_CLASSES: tuple[type[Any], ...] = (
     MetricBatch,
     Heartbeat,
+    PeerProbe,
     Alert,
     ScaleSignal,
     ProcessSummary,
@@ -466,6 +500,22 @@ def _heartbeat(body: dict[str, Any]) -> Heartbeat:
     )
 
 
+def _peer_probe(body: dict[str, Any]) -> PeerProbe:
+    ok = body.get("ok")
+    if not isinstance(ok, bool):
+        raise DecodeError(f"field 'ok' must be true or false, got {type(ok).__name__}")
+    return PeerProbe(
+        host_id=_str(body, "host_id"),
+        region=_str(body, "region"),
+        target=_str(body, "target"),
+        address=_str(body, "address", empty_ok=True),
+        ok=ok,
+        at=_time(body, "at"),
+        latency_ms=_opt_num(body, "latency_ms"),
+        error=str(body.get("error") or ""),
+    )
+
+
 def _process_info(raw: Any) -> ProcessInfo:
     if not isinstance(raw, dict):
         raise DecodeError("process entries must be objects")
@@ -610,6 +660,7 @@ def _scale(body: dict[str, Any]) -> ScaleSignal:
 _VALIDATORS: dict[type, Any] = {
     MetricBatch: _metric_batch,
     Heartbeat: _heartbeat,
+    PeerProbe: _peer_probe,
     Alert: _alert,
     ScaleSignal: _scale,
     ProcessSummary: _process_summary,

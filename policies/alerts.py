@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.contract import Alert
+from policies import downcheck
 from policies.lifecycle import Notice
 from policies.model import Notify, short_hash
 
@@ -85,4 +86,48 @@ def to_alert(subject: Subject, notice: Notice, labels: dict[str, str]) -> Alert:
         kind=subject.kind,
         transition=notice.transition,
         annotations={name: render(template, fields) for name, template in subject.notify.annotations},
+    )
+
+
+def downcheck_alert(notice: downcheck.Notice, started_at: float) -> Alert:
+    """The wire alert of a down-check notice: ``rule`` and ``kind`` are the notice's kind.
+
+    Pages are ``critical``, the rest (flapping, a small region that cannot be judged) are
+    ``warning``; ``started_at`` is when the alert first fired (its resolution keeps it).
+    """
+    severity = "critical" if notice.page else "warning"
+    transition = "firing" if notice.state == "firing" else "resolved"
+    at, started = float(notice.at), float(started_at)
+    return Alert(
+        fingerprint=notice.fingerprint,
+        rule=notice.kind,
+        state=notice.state,
+        severity=severity,
+        host_id=notice.host_id,
+        region=notice.region,
+        metric="heartbeat",
+        value=wire_number(notice.value),
+        threshold=0.0,
+        started_at=started,
+        at=at,
+        summary=notice.reason,
+        event_id=short_hash(notice.fingerprint, transition, severity, repr(started), repr(at), size=12),
+        kind="downcheck",
+        transition=transition,
+    )
+
+
+def downcheck_notice(alert: Alert) -> downcheck.Notice | None:
+    """The open down-check notice an announced alert stands for (``None``: not one, or resolved)."""
+    if alert.kind != "downcheck" or alert.state != "firing" or alert.rule not in downcheck.NOTICE_KINDS:
+        return None
+    return downcheck.Notice(
+        alert.rule,  # type: ignore[arg-type]  # checked against NOTICE_KINDS above
+        "firing",
+        alert.region,
+        alert.host_id,
+        alert.started_at,
+        alert.summary,
+        page=alert.severity == "critical",
+        value=alert.value,
     )

@@ -22,12 +22,12 @@ of waiting for the whole region's deadlines to pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 SignalKind = Literal["join", "late", "silent", "back"]
-BackReason = Literal["continuous", "gap", "rebooted", ""]
+BackReason = Literal["continuous", "gap", "stalled", "rebooted", ""]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Signal:
     region: str
     at: float
     reason: BackReason = ""
-    downtime_s: float = 0.0  # estimated, for ``rebooted``
+    downtime_s: float = 0.0  # estimated, for ``rebooted`` and ``stalled``
     boot_id: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)  # on ``join``: for scoped settings
 
@@ -117,8 +117,17 @@ class HostWatch:
             downtime = max(0.0, sent_at - self.sent_at - self.interval_s)
             signals.append(Signal("back", self.host_id, self.region, now, "rebooted", downtime, boot_id))
         elif self.told != "up":
-            reason: BackReason = "continuous" if seq == self.seq + 1 else "gap"
-            signals.append(Signal("back", self.host_id, self.region, now, reason, boot_id=boot_id))
+            # The next sequence number proves nothing was lost, but only a beat made on schedule
+            # (a spooled one, replayed) proves the host was running meanwhile: one made long after
+            # the last means the host or its agent stood still (paused VM, stopped agent, hang).
+            made_after = sent_at - self.sent_at
+            reason: BackReason = "gap"
+            stalled_s = 0.0
+            if seq == self.seq + 1:
+                on_schedule = made_after < 2 * max(self.interval_s, interval_s)
+                reason = "continuous" if on_schedule else "stalled"
+                stalled_s = 0.0 if on_schedule else max(0.0, made_after - self.interval_s)
+            signals.append(Signal("back", self.host_id, self.region, now, reason, stalled_s, boot_id))
         self.boot_id, self.seq, self.sent_at, self.interval_s, self.arrived = boot_id, seq, sent_at, interval_s, now
         self.told = "up"
         return signals
@@ -142,6 +151,7 @@ HostStatus = Literal["up", "late", "silent", "down", "unreachable", "ingest", "p
 NoticeKind = Literal[
     "host_down", "host_rebooted", "host_flapping", "region_unreachable", "region_unknown", "ingest_outage"
 ]
+NOTICE_KINDS: tuple[str, ...] = NoticeKind.__args__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -204,6 +214,40 @@ class Correlator:
     flapping: set[str] = field(default_factory=set)
     stale: dict[str, int] = field(default_factory=dict)  # region -> hosts not up (kept, never counted)
     decisions: list[Decision] = field(default_factory=list)
+    dirty: set[str] = field(default_factory=set)  # hosts changed since the caller last saved them
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def saved(self, host_id: str) -> dict[str, Any] | None:
+        """What must survive a restart of one host's view (``None``: forget the host)."""
+        host = self.hosts.get(host_id)
+        if host is None:
+            return None
+        body = asdict(host)
+        body["labels"] = dict(host.labels)
+        body["flapping"] = host_id in self.flapping
+        return body
+
+    def restore(self, hosts: Iterable[tuple[str, Mapping[str, Any]]], open_notices: Iterable[Notice]) -> None:
+        """Rebuild from saved hosts and the alerts still open (counts are derived, not stored)."""
+        for host_id, body in hosts:
+            host = _Host(
+                str(body["region"]),
+                dict(body.get("labels") or {}),
+                body.get("status", "up"),
+                float(body.get("since", 0.0)),
+                body.get("last_page"),
+            )
+            self.hosts[host_id] = host
+            self.regions.setdefault(host.region, set()).add(host_id)
+            if host.status != "up":
+                self.stale[host.region] = self.stale.get(host.region, 0) + 1
+            if host.status == "silent":
+                self.pending.add(host_id)
+            if body.get("flapping"):
+                self.flapping.add(host_id)
+        for notice in open_notices:
+            self.open[notice.fingerprint] = notice
 
     def _cfg(self, host_id: str = "", region: str = "") -> DownCheckSettings:
         if self.scoped is None:
@@ -215,6 +259,7 @@ class Correlator:
         if (host.status == "up") != (status == "up"):
             self.stale[host.region] = self.stale.get(host.region, 0) + (1 if status != "up" else -1)
         host.status, host.since = status, now
+        self.dirty.add(host_id)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -226,9 +271,12 @@ class Correlator:
                 self._set(sig.host_id, host, "up", sig.at)
                 self.regions[host.region].discard(sig.host_id)
             host = self.hosts[sig.host_id] = _Host(sig.region, dict(sig.labels), since=sig.at)
+            self.dirty.add(sig.host_id)
             self.regions.setdefault(sig.region, set()).add(sig.host_id)
         if sig.kind == "join":
-            host.labels = dict(sig.labels) or host.labels
+            if sig.labels and sig.labels != host.labels:
+                host.labels = dict(sig.labels)
+                self.dirty.add(sig.host_id)
             return []
         if sig.kind == "late":
             if host.status == "up":
@@ -381,6 +429,8 @@ class Correlator:
             notices.append(Notice("host_rebooted", "resolved", host.region, sig.host_id, sig.at, "back up"))
         elif sig.reason == "continuous":
             why = "heartbeat sequence continuous: it was up the whole time"
+        elif sig.reason == "stalled":
+            why = f"same boot, no heartbeat made for about {sig.downtime_s:.0f}s: the host or its agent stalled"
         else:
             why = "same boot, heartbeats lost: it stayed up, its reports did not arrive"
         if was != "up":
@@ -397,6 +447,7 @@ class Correlator:
             window = self._cfg(host_id).flap_window_s
             if host.status == "up" and now - host.since >= window:
                 self.flapping.discard(host_id)
+                self.dirty.add(host_id)
                 fp = f"host_flapping:{host_id}"
                 if fp in self.open:
                     out.append(self._resolve(fp, now, f"stable for {window:g}s"))

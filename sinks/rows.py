@@ -17,6 +17,7 @@ from collector.contract import (
     LogCounts,
     LogMatch,
     MetricBatch,
+    PeerProbe,
     ProcessEvent,
     ProcessInfo,
     ProcessSummary,
@@ -170,6 +171,8 @@ class TableRows:
         if isinstance(event, Alert):
             self._alert(event)
             return 1
+        if isinstance(event, PeerProbe):
+            return 0  # witness reports are for the down-checker; its decisions are stored
         if isinstance(event, ProcessSummary):
             return self._process_summary(event)
         if isinstance(event, ProcessEvent):

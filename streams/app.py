@@ -51,6 +51,7 @@ from policies.lifecycle import Announced
 from policies.loader import PolicyError, load_policy_texts
 from policies.model import PolicySet
 from policies.suppress import Suppressor, alert_labels
+from streams import downcheck as streams_downcheck
 from streams.control_feed import ControlFeed
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ class WorkerStats:
     """Counters logged periodically and at shutdown (malformed records are counted here)."""
 
     events: int = 0
+    heartbeats: int = 0
+    downcheck_signals: int = 0
+    watched: int = 0
     malformed: int = 0
     alerts: int = 0
     scale_signals: int = 0
@@ -88,7 +92,8 @@ class WorkerStats:
 
     def line(self) -> str:
         return (
-            f"events={self.events} malformed={self.malformed} alerts_sent={self.alerts}"
+            f"events={self.events} heartbeats={self.heartbeats} watched={self.watched}"
+            f" downcheck_signals={self.downcheck_signals} malformed={self.malformed} alerts_sent={self.alerts}"
             f" scale_signals={self.scale_signals} policy={self.policy_version or '-'}"
         )
 
@@ -241,6 +246,32 @@ def create_app(settings: WorkerSettings, holder: PolicyHolder | None = None) -> 
             alert.metric,
             alert.value,
         )
+
+    def muted(alert: Alert) -> str | None:
+        """Why a silence, maintenance window or inhibition holds this alert back (or None)."""
+        labels = alert_labels(
+            {},
+            (),
+            rule=alert.rule,
+            kind=alert.kind,
+            severity=alert.severity,
+            host_id=alert.host_id,
+            region=alert.region,
+            metric=alert.metric,
+        )
+        return holder.suppressor.reason(labels, alert.at, alert.fingerprint)
+
+    streams_downcheck.install(
+        app,
+        topics,
+        raw,
+        raw_table,
+        fired,
+        lambda host_id, region, labels: evaluator.policy.downcheck_for(host_id, region, labels),
+        publish,
+        muted,
+        stats,
+    )
 
     @app.agent(events_topic)
     async def evaluate(stream: Any) -> None:

@@ -92,6 +92,7 @@ def test_topic_names_come_from_one_prefix() -> None:
         "t1.scale",
         "t1.deadletter",
         "t1.group-samples",
+        "t1.downcheck",
     ]
     assert topics.compacted() == ["t1.policies", "t1.silences"]
 

@@ -308,6 +308,21 @@ def test_silence_is_judged_on_arrival_time_not_the_agents_clock() -> None:
     assert (back.kind, back.reason) == ("back", "continuous")
 
 
+def test_the_next_sequence_made_long_after_the_last_means_stalled_not_up_the_whole_time() -> None:
+    cfg = DownCheckSettings()
+    watch, _ = HostWatch.first("h", "eu", "b1", 7, 500.0, INTERVAL, 1000.0)
+    assert watch.due(1000.0 + cfg.missed * INTERVAL, cfg) is not None
+    (back,) = watch.observe("b1", 8, 500.0 + 9 * INTERVAL, INTERVAL, 1000.0 + 10 * INTERVAL)
+    assert (back.reason, back.downtime_s) == ("stalled", 8 * INTERVAL)
+    fleet = _fleet()
+    fleet.dead.add("eu-03")  # it makes no beats (its sequence does not advance) ...
+    fleet.run(40)
+    fleet.dead.discard("eu-03")  # ... and resumes with the next number, same boot
+    fleet.run(10)
+    assert [(n.kind, n.state) for n in fleet.notices] == [("host_down", "firing"), ("host_down", "resolved")]
+    assert "stalled" in fleet.notices[1].reason
+
+
 def test_a_worker_away_past_both_deadlines_reports_silent_directly() -> None:
     cfg = DownCheckSettings()
     watch, _ = HostWatch.first("h", "eu", "b1", 1, 5.0, INTERVAL, 1000.0)

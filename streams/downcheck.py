@@ -1,0 +1,318 @@
+"""The down-checker in the worker: heartbeats in, host/region/ingest alerts out.
+
+Two stages, the pure logic of both in :mod:`policies.downcheck`:
+
+* **watch** (agent on the heartbeat topic, keyed by host): one :class:`HostWatch` per host of
+  the assigned partitions, kept in memory and saved to the ``beats`` table. A timer looks
+  for hosts whose deadline passed (on the worker's clock, never the agent's) and sends
+  *late* / *silent* signals; heartbeats send *join* and *back* signals; witness reports are
+  forwarded as they come.
+* **correlate** (agent on the down-check topic, one fleet key): the :class:`Correlator`
+  turns signals into at most one alert per cause and publishes them through the ``fired``
+  table, the alert topic's changelog, like every other alert. Its per-host view is saved to
+  the ``downcheck`` table; the alerts it has open are read back from ``fired``.
+
+Why a topic between the stages: tables are written only from their stream (the timer cannot
+write one), and "is this region cut off, or is it us?" needs the whole fleet in one place.
+The volume there is signals (changes), not heartbeats. Every record is keyed by the same
+fleet key, so the topic keeps the worker's partition count and the correlator's writes to
+``fired`` land on a partition its worker owns.
+
+After a restart, hosts restored from ``beats`` count their deadlines from when the worker
+was ready: a worker that was away knows nothing of what arrived meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from collector.contract import (
+    DOWNCHECK_KEY,
+    Alert,
+    DecodeError,
+    Heartbeat,
+    PeerProbe,
+    decode,
+    decode_as,
+)
+from policies.alerts import downcheck_alert, downcheck_notice
+from policies.downcheck import Correlator, DownCheckSettings, HostWatch, Notice, Signal
+
+log = logging.getLogger(__name__)
+
+# A heartbeat from a host this worker never saw is ignored when it was produced this many
+# timeouts ago: a new consumer group reads the topic from the start, and a host last heard
+# of yesterday is history, not a host to watch (and page) now.
+STALE_FIRST_BEAT_TIMEOUTS = 2.0
+# Unchanged hosts are saved at most this often (their sequence number, for continuity checks
+# after a restart); every change of what the correlator was told is saved at once.
+SAVE_EVERY_S = 60.0
+TICK_S = 0.5
+
+
+# -- the down-check topic's records (internal to the workers; one definition) ----------------
+
+
+def signal_record(sig: Signal) -> bytes:
+    body = asdict(sig)
+    body["t"] = "signal"
+    body["labels"] = dict(sig.labels)
+    return orjson.dumps(body)
+
+
+def probe_record(witness: str, target: str, ok: bool) -> bytes:
+    return orjson.dumps({"t": "probe", "witness": witness, "target": target, "ok": ok})
+
+
+TICK_RECORD = orjson.dumps({"t": "tick"})
+
+
+@dataclass
+class Watched:
+    """A watched host in memory: its bookkeeping, where it lives and when it was last saved."""
+
+    watch: HostWatch
+    partition: int
+    settings: DownCheckSettings
+    saved_at: float
+
+
+def _watch_bytes(w: Watched) -> bytes:
+    body = asdict(w.watch)
+    body["partition"] = w.partition
+    return orjson.dumps(body)
+
+
+def _watch_from(raw: bytes) -> tuple[HostWatch, int]:
+    body = orjson.loads(raw)
+    partition = int(body.pop("partition", -1))
+    return HostWatch(**body), partition
+
+
+Scoped = Callable[[str, str, Mapping[str, str]], DownCheckSettings]
+
+
+class HostWatches:
+    """The watch stage's in-memory state for the assigned heartbeat partitions."""
+
+    def __init__(self, scoped: Scoped, table: Any) -> None:
+        self.scoped = scoped
+        self.table = table
+        self.mem: dict[str, Watched] = {}
+        self.actives: frozenset[int] | None = None  # heartbeat partitions the mirror was built for
+        self.ready_at = time.time()
+
+    def heartbeat(self, hb: Heartbeat, partition: int, produced_at: float, now: float) -> list[Signal]:
+        """Apply one heartbeat (from its stream); saves to the table when something changed."""
+        if hb.interval_s <= 0:
+            return []
+        w = self.mem.get(hb.host_id)
+        if w is None:
+            saved = self.table.get(hb.host_id.encode())
+            settings = self.scoped(hb.host_id, hb.region, hb.labels)
+            if saved is not None:
+                w = self.mem[hb.host_id] = Watched(self._restored(saved), partition, settings, now)
+            else:
+                if produced_at < now - STALE_FIRST_BEAT_TIMEOUTS * settings.missed * hb.interval_s:
+                    return []
+                watch, joined = HostWatch.first(
+                    hb.host_id, hb.region, hb.boot_id, hb.seq, hb.sent_at, hb.interval_s, now, hb.labels
+                )
+                w = self.mem[hb.host_id] = Watched(watch, partition, settings, now)
+                self._save(w, now)
+                return [joined]
+        w.partition = partition
+        w.settings = self.scoped(hb.host_id, hb.region, hb.labels)  # the live policy's scope
+        signals = w.watch.observe(hb.boot_id, hb.seq, hb.sent_at, hb.interval_s, now)
+        if hb.region != w.watch.region:
+            w.watch.region = hb.region
+            w.settings = self.scoped(hb.host_id, hb.region, hb.labels)
+            signals.insert(0, Signal("join", hb.host_id, hb.region, now, labels=dict(hb.labels)))
+        if signals or now - w.saved_at >= SAVE_EVERY_S:
+            self._save(w, now)
+        return signals
+
+    def _restored(self, raw: bytes) -> HostWatch:
+        watch, _ = _watch_from(raw)
+        watch.arrived = max(watch.arrived, self.ready_at)
+        # What the correlator was told last is not saved by the timer (it cannot write the
+        # table): say "not up" so the next heartbeat always reports the host back.
+        watch.told = "late"
+        return watch
+
+    def _save(self, w: Watched, now: float) -> None:
+        self.table[w.watch.host_id.encode()] = _watch_bytes(w)
+        w.saved_at = now
+
+    def resync(self, actives: frozenset[int], now: float) -> None:
+        """The assignment changed: forget hosts given away, restore those taken over."""
+        self.actives = actives
+        for host_id in [h for h, w in self.mem.items() if w.partition not in actives]:
+            del self.mem[host_id]
+        for key, raw in list(self.table.items()):
+            host_id = key.decode()
+            if host_id in self.mem or raw is None:
+                continue
+            watch, partition = _watch_from(raw)
+            if partition in actives:
+                watch = self._restored(raw)
+                self.mem[host_id] = Watched(watch, partition, self.scoped(host_id, watch.region, {}), now)
+
+    def due(self, now: float) -> list[Signal]:
+        """Late/silent signals owed at ``now`` (each is given once; not saved: see the module)."""
+        out = []
+        for w in self.mem.values():
+            sig = w.watch.due(now, w.settings)
+            if sig is not None:
+                out.append(sig)
+        return out
+
+
+class CorrelatorState:
+    """The correlate stage: the correlator, restored lazily from its tables on first use."""
+
+    def __init__(self, scoped: Scoped, table: Any, fired: Any) -> None:
+        self.table = table
+        self.fired = fired
+        self.correlator = Correlator(scoped=scoped)
+        self.loaded = False
+        self.last_tick = 0.0
+
+    def load(self) -> Correlator:
+        if not self.loaded:
+            hosts = [(k.decode(), orjson.loads(v)) for k, v in list(self.table.items()) if v is not None]
+            open_notices = []
+            for _, raw in list(self.fired.items()):
+                try:
+                    notice = downcheck_notice(decode_as(raw, Alert))
+                except DecodeError:
+                    continue
+                if notice is not None:
+                    open_notices.append(notice)
+            self.correlator.restore(hosts, open_notices)
+            self.loaded = True
+            log.info("event=downcheck_restored hosts=%d open=%d", len(hosts), len(open_notices))
+        return self.correlator
+
+    def apply(self, body: dict[str, Any], now: float) -> list[Notice]:
+        """One record of the down-check topic; returns the notices to publish."""
+        c = self.load()
+        kind = body.get("t")
+        if kind == "tick":
+            if now - self.last_tick < TICK_S / 2:
+                return []  # every worker sends ticks; one per half interval is enough
+            self.last_tick = now
+            notices = c.tick(now)
+        elif kind == "signal":
+            fields = {k: v for k, v in body.items() if k != "t"}
+            notices = c.signal(Signal(**fields))
+        elif kind == "probe":
+            c.probe(str(body["witness"]), str(body["target"]), bool(body["ok"]), now)
+            notices = []
+        else:
+            raise KeyError(f"unknown down-check record {kind!r}")
+        self.save()
+        return notices
+
+    def save(self) -> None:
+        c = self.correlator
+        for host_id in c.dirty:
+            body = c.saved(host_id)
+            key = host_id.encode()
+            if body is None:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = orjson.dumps(body)
+        c.dirty.clear()
+        for d in c.decisions:
+            log.debug("event=downcheck_decision host=%s region=%s decision=%s detail=%r", d.host_id, d.region,
+                      d.decision, d.detail)  # fmt: skip
+        c.decisions.clear()
+
+
+def install(
+    app: Any,
+    topics: Any,
+    raw: dict[str, Any],
+    raw_table: Callable[..., Any],
+    fired: Any,
+    scoped: Scoped,
+    publish: Callable[[Alert], None],
+    muted: Callable[[Alert], str | None],
+    stats: Any,
+) -> None:
+    """Add the down-checker's agents, tables and timer to the worker's Faust app."""
+    heartbeats_topic = app.topic(topics.heartbeats, **raw)
+    downcheck_topic = app.topic(topics.downcheck, **raw)
+    watches = HostWatches(scoped, raw_table("beats"))
+    state = CorrelatorState(scoped, raw_table("downcheck"), fired)
+
+    async def send(value: bytes) -> None:
+        await downcheck_topic.send(key=DOWNCHECK_KEY, value=value)
+
+    @app.agent(heartbeats_topic)
+    async def watch(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                hb = decode(event.value)
+            except DecodeError as exc:
+                stats.malformed += 1
+                log.warning("event=malformed_record topic=heartbeats reason=%r", str(exc))
+                continue
+            now = time.time()
+            if isinstance(hb, Heartbeat):
+                stats.heartbeats += 1
+                produced_at = message.timestamp if message.timestamp is not None else now  # seconds
+                for sig in watches.heartbeat(hb, message.partition, produced_at, now):
+                    await send(signal_record(sig))
+            elif isinstance(hb, PeerProbe):
+                await send(probe_record(hb.host_id, hb.target, hb.ok))
+
+    @app.agent(downcheck_topic)
+    async def correlate(stream: Any) -> None:
+        async for payload in stream:
+            stats.downcheck_signals += 1
+            try:
+                notices = state.apply(orjson.loads(payload), time.time())
+            except (orjson.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
+                stats.malformed += 1
+                log.warning("event=malformed_record topic=downcheck reason=%r", str(exc))
+                continue
+            for notice in notices:
+                announce(notice)
+
+    def announce(notice: Notice) -> None:
+        key = notice.fingerprint.encode()
+        previous = fired.get(key)
+        if notice.state == "firing":
+            alert = downcheck_alert(notice, notice.at)
+            why = muted(alert)
+            if why is None:
+                publish(alert)
+            else:  # its resolution is then not announced either (nothing firing in ``fired``)
+                log.info("event=alert_suppressed rule=%s host=%s region=%s why=%s", alert.rule,
+                         alert.host_id or "-", alert.region or "-", why)  # fmt: skip
+            return
+        if previous is None:
+            return  # never announced (fired before a restart that lost it): nothing to close
+        first: Alert = decode_as(previous, Alert)
+        if first.state == "firing":
+            publish(downcheck_alert(notice, first.started_at))
+
+    @app.timer(TICK_S)
+    async def deadlines() -> None:
+        now = time.time()
+        actives = frozenset(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.heartbeats)
+        if actives != watches.actives:
+            watches.resync(actives, now)
+        stats.watched = len(watches.mem)
+        for sig in watches.due(now):
+            await send(signal_record(sig))
+        await send(TICK_RECORD)
