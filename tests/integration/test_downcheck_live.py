@@ -8,6 +8,7 @@ neither forgets an open alert nor pages again for what it already announced.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,3 +80,58 @@ def test_isolated_crash_pages_once_and_its_return_resolves(
         assert resolved.started_at == fired.started_at
     finally:
         w.kill()
+
+
+def test_a_restarted_worker_keeps_the_open_page_and_closes_it_without_paging_again(
+    kafka_bootstrap: str, topics: Topics, unique: str, home: Path
+) -> None:
+    policy = write_policy(home / "policy.yaml", POLICY)
+    app_id = f"dc-{unique}"
+    first = worker(kafka_bootstrap, topics, app_id, policy, home)
+    second = None
+    try:
+        wait_for_log(first, "event=worker_started")
+        # r2-h3 stops at 6 s; the worker is killed once its page is out and a new one takes over
+        # the same group and tables; r2-h3 returns with a new boot id at 44 s.
+        fleet = threading.Thread(
+            target=asyncio.run,
+            args=(
+                beat(
+                    kafka_bootstrap,
+                    topics,
+                    56,
+                    lambda h, t: not (h == "r2-h3" and 6 <= t < 44),
+                    lambda h: "boot-2" if h == "r2-h3" and time.time() - started > 44 else "boot-1",
+                ),
+            ),
+            daemon=True,
+        )
+        started = time.time()
+        fleet.start()
+        paged = collect_alerts(kafka_bootstrap, topics, lambda a: len(a) >= 1, timeout_s=40, watch=[first])
+        assert _kinds(paged) == [("host_down", "firing", "r2-h3")]
+        first.kill()
+        second = worker(kafka_bootstrap, topics, app_id, policy, home, name="worker-2")
+        wait_for_log(second, "event=downcheck_restored")
+        fleet.join(90)
+        alerts = collect_alerts(
+            kafka_bootstrap,
+            topics,
+            lambda a: any(x.rule == "host_rebooted" and x.state == "resolved" for x in a),
+            timeout_s=30,
+            watch=[second],
+        )
+        kinds = _kinds(alerts)
+        # One page for the crash, closed by the return; no second page from the new worker and
+        # no page for any host the new worker only knew from its tables.
+        assert kinds.count(("host_down", "firing", "r2-h3")) == 1, kinds
+        assert ("host_down", "resolved", "r2-h3") in kinds, kinds
+        assert ("host_rebooted", "firing", "r2-h3") in kinds, kinds
+        assert {k[2] for k in kinds} == {"r2-h3"}, kinds
+        down = [a for a in alerts if a.rule == "host_down"]
+        assert down[0].started_at == down[1].started_at
+        assert "open=1" in second.log()
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
