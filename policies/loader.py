@@ -74,7 +74,7 @@ class PolicyError(ValueError):
         self.problems = problems
 
 
-class _Mapping(dict[str, Any]):
+class LineMapping(dict[str, Any]):
     """A YAML mapping that remembers its line (1-based) and each key's line."""
 
     line: int
@@ -84,9 +84,11 @@ class _Mapping(dict[str, Any]):
         return self.key_lines.get(key, self.line)
 
 
-class _LineLoader(yaml.SafeLoader):
+class LineLoader(yaml.SafeLoader):
+    """A safe loader whose mappings are :class:`LineMapping` (for ``file:line`` errors)."""
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        mapping = _Mapping(super().construct_mapping(node, deep=deep))  # type: ignore[arg-type]
+        mapping = LineMapping(super().construct_mapping(node, deep=deep))  # type: ignore[arg-type]
         mapping.line = node.start_mark.line + 1
         mapping.key_lines = {
             str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)
@@ -94,7 +96,7 @@ class _LineLoader(yaml.SafeLoader):
         return mapping
 
 
-_LineLoader.add_constructor(
+LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     lambda loader, node: loader.construct_mapping(node, deep=True),  # type: ignore[arg-type]
 )
@@ -179,7 +181,7 @@ def load_policy_path(path: str | Path) -> PolicySet:
 
 def _load_document(text: str, origin: str, parts: dict[str, list[Any]]) -> list[str]:
     try:
-        doc = yaml.load(text, Loader=_LineLoader)
+        doc = yaml.load(text, Loader=LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{origin}:{mark.line + 1}" if mark is not None else origin
@@ -187,14 +189,14 @@ def _load_document(text: str, origin: str, parts: dict[str, list[Any]]) -> list[
         return [f"{where}: invalid YAML: {reason}"]
     if doc is None:
         return []
-    if not isinstance(doc, _Mapping) or set(map(str, doc)) - _FILE_KEYS:
-        line = doc.line if isinstance(doc, _Mapping) else 1
-        extra = sorted(set(map(str, doc)) - _FILE_KEYS) if isinstance(doc, _Mapping) else []
+    if not isinstance(doc, LineMapping) or set(map(str, doc)) - _FILE_KEYS:
+        line = doc.line if isinstance(doc, LineMapping) else 1
+        extra = sorted(set(map(str, doc)) - _FILE_KEYS) if isinstance(doc, LineMapping) else []
         if extra:
             line = doc.line_of(extra[0])
         return [f"{origin}:{line}: a policy file is a mapping of {', '.join(sorted(_FILE_KEYS))}"]
     problems: list[str] = []
-    sections: list[tuple[str, Callable[[_Mapping, str], list[Any]]]] = [
+    sections: list[tuple[str, Callable[[LineMapping, str], list[Any]]]] = [
         ("rules", _rule),
         ("maintenance", _maintenance),
         ("inhibit", _inhibit),
@@ -206,7 +208,7 @@ def _load_document(text: str, origin: str, parts: dict[str, list[Any]]) -> list[
             problems.append(f"{origin}:{doc.line_of(section)}: {section!r} must be a list")
             continue
         for raw in raw_list:
-            if not isinstance(raw, _Mapping):
+            if not isinstance(raw, LineMapping):
                 problems.append(f"{origin}:{doc.line_of(section)}: each entry of {section!r} must be a mapping")
                 continue
             try:
@@ -239,7 +241,7 @@ def _duplicates(items: list[Any], what: str) -> list[str]:
 # --- rules ---------------------------------------------------------------------------------
 
 
-def _rule(raw: _Mapping, origin: str) -> list[Any]:
+def _rule(raw: LineMapping, origin: str) -> list[Any]:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise _Problem(raw.line_of("name"), "every rule needs a 'name' of letters, digits, '_', '.', '-'")
@@ -277,11 +279,11 @@ def _rule(raw: _Mapping, origin: str) -> list[Any]:
 class _Ctx:
     """One raw rule and helpers that turn its keys into values or line-numbered problems."""
 
-    def __init__(self, raw: _Mapping, name: str, source: str, what: str = "rule") -> None:
+    def __init__(self, raw: LineMapping, name: str, source: str, what: str = "rule") -> None:
         self.raw, self.name, self.source, self.what = raw, name, source, what
 
     def fail(self, key: str, message: str, node: Any = None) -> _Problem:
-        line = node.line if isinstance(node, _Mapping) else self.raw.line_of(key)
+        line = node.line if isinstance(node, LineMapping) else self.raw.line_of(key)
         return _Problem(line, f"{self.what} {self.name!r}: {message}")
 
     def duration(self, key: str, default: float = 0.0) -> float:
@@ -326,7 +328,7 @@ class _Ctx:
             fields["renotify_s"] = self.duration("renotify")
         flap = self.raw.get("flap")
         if flap is not None:
-            if not isinstance(flap, _Mapping) or set(map(str, flap)) - {"window", "changes"}:
+            if not isinstance(flap, LineMapping) or set(map(str, flap)) - {"window", "changes"}:
                 raise self.fail("flap", "'flap' is a mapping of 'window' (duration) and 'changes' (count, 0 = off)")
             if "window" in flap:
                 fields["flap_window_s"] = _Ctx(flap, self.name, self.source).duration("window")
@@ -379,7 +381,7 @@ def _check_template(ctx: _Ctx, key: str, template: str) -> None:
         raise ctx.fail(key, f"bad template {template!r}: {exc}") from None
 
 
-def _thresholds(ctx: _Ctx, node: _Mapping, key_for_line: str, inclusive: bool = False) -> tuple[Threshold, ...]:
+def _thresholds(ctx: _Ctx, node: LineMapping, key_for_line: str, inclusive: bool = False) -> tuple[Threshold, ...]:
     severity = ctx.severity()
     margin = 0.0
     if "hysteresis" in ctx.raw:
@@ -387,7 +389,7 @@ def _thresholds(ctx: _Ctx, node: _Mapping, key_for_line: str, inclusive: bool = 
         if margin < 0:
             raise ctx.fail("hysteresis", "'hysteresis' must be >= 0")
     recover = ctx.raw.get("recover")
-    if recover is not None and not isinstance(recover, _Mapping):
+    if recover is not None and not isinstance(recover, LineMapping):
         raise ctx.fail("recover", "'recover' is a mapping like {max: 85} or {max: {warning: 75, critical: 85}}")
     out: list[Threshold] = []
     for side in ("max", "min"):
@@ -411,7 +413,7 @@ def _thresholds(ctx: _Ctx, node: _Mapping, key_for_line: str, inclusive: bool = 
 
 
 def _levels(ctx: _Ctx, value: Any, side: str, severity: str) -> dict[str, float]:
-    if isinstance(value, _Mapping):
+    if isinstance(value, LineMapping):
         unknown = sorted(set(map(str, value)) - set(SEVERITIES))
         if unknown or not value:
             raise ctx.fail(side, f"'{side}' levels are severities ({', '.join(SEVERITIES)}) with numbers", value)
@@ -427,7 +429,7 @@ def _levels(ctx: _Ctx, value: Any, side: str, severity: str) -> dict[str, float]
 def _metric_rule(ctx: _Ctx) -> list[Any]:
     raw = ctx.raw
     fields: dict[str, Any] = {}
-    node: _Mapping = raw
+    node: LineMapping = raw
     if "when" in raw:
         if {"metric", "min", "max"} & set(raw):
             raise ctx.fail("when", "use either 'when' or 'metric' with 'min'/'max', not both")
@@ -437,7 +439,7 @@ def _metric_rule(ctx: _Ctx) -> list[Any]:
             raise ctx.fail("when", f"cannot read when: {when!r} (expected e.g. 'cpu_pct > 90 for 60s')")
         metric = match["metric"]
         threshold = ctx.number(match["threshold"], "when", "the threshold in 'when'")  # at the 'when' line
-        node = _Mapping({"max" if match["op"] == ">" else "min": threshold})
+        node = LineMapping({"max" if match["op"] == ">" else "min": threshold})
         node.line, node.key_lines = raw.line_of("when"), {}
         if match["for"] is not None:
             if "for" in raw:
@@ -491,7 +493,7 @@ def _process_rules(ctx: _Ctx) -> list[Any]:
     )
     for figure in figures:
         node = ctx.raw[figure]
-        if not isinstance(node, _Mapping):
+        if not isinstance(node, LineMapping):
             raise ctx.fail(figure, f"'{figure}' is a mapping like {{min: 2, max: 16}}")
         unknown = sorted(set(map(str, node)) - {"min", "max"})
         if unknown:
@@ -617,7 +619,7 @@ def _log_rule(ctx: _Ctx) -> list[Any]:
 
 def _group_rule(ctx: _Ctx) -> list[Any]:
     spec = ctx.raw["group"]
-    if not isinstance(spec, _Mapping):
+    if not isinstance(spec, LineMapping):
         raise ctx.fail("group", "'group' is {metric: M, agg: avg|max|min|sum} or {running: <process group>}")
     if "running" in spec:
         if set(map(str, spec)) - {"running"}:
@@ -633,7 +635,7 @@ def _group_rule(ctx: _Ctx) -> list[Any]:
     scale = None
     if "scale" in ctx.raw:
         raw_scale = ctx.raw["scale"]
-        if not isinstance(raw_scale, _Mapping) or set(map(str, raw_scale)) - {"out_above", "in_below", "cooldown"}:
+        if not isinstance(raw_scale, LineMapping) or set(map(str, raw_scale)) - {"out_above", "in_below", "cooldown"}:
             raise ctx.fail("scale", "'scale' is a mapping of out_above, in_below and cooldown")
         sub = _Ctx(raw_scale, ctx.name, ctx.source)
         out_above = (
@@ -671,11 +673,11 @@ _MATCH_OPS = {"equals": "=", "not": "!=", "regex": "=~", "not_regex": "!~", "in"
 
 def label_matchers(node: Any, ctx: _Ctx, key: str) -> tuple[LabelMatch, ...]:
     """``{label: value | {equals|not|regex|not_regex: v} | {in|not_in: [..]}}`` -> matchers."""
-    if not isinstance(node, _Mapping):
+    if not isinstance(node, LineMapping):
         raise ctx.fail(key, f"'{key}' must be a mapping of label names to values or conditions")
     out: list[LabelMatch] = []
     for label, cond in node.items():
-        if isinstance(cond, _Mapping):
+        if isinstance(cond, LineMapping):
             if len(cond) != 1 or next(iter(cond)) not in _MATCH_OPS:
                 raise ctx.fail(key, f"label {label!r}: a condition is one of {', '.join(_MATCH_OPS)}", cond)
             word, value = next(iter(cond.items()))
@@ -707,7 +709,7 @@ def _str_list(value: Any, ctx: _Ctx, key: str) -> tuple[str, ...]:
 
 
 def _selector(node: Any, ctx: _Ctx, key: str) -> Selector:
-    if not isinstance(node, _Mapping):
+    if not isinstance(node, LineMapping):
         raise ctx.fail(key, f"'{key}' must be a mapping of region, host, labels and exclude")
     unknown = sorted(set(map(str, node)) - {"region", "host", "labels", "exclude"})
     if unknown:
@@ -715,7 +717,7 @@ def _selector(node: Any, ctx: _Ctx, key: str) -> Selector:
     sub = _Ctx(node, ctx.name, ctx.source)
     exclude: list[Selector] = []
     raw_exclude = node.get("exclude") or []
-    if isinstance(raw_exclude, _Mapping):
+    if isinstance(raw_exclude, LineMapping):
         raw_exclude = [raw_exclude]
     if not isinstance(raw_exclude, list):
         raise sub.fail("exclude", "'exclude' is a list of selectors (region, host, labels)")
@@ -729,14 +731,14 @@ def _selector(node: Any, ctx: _Ctx, key: str) -> Selector:
     )
 
 
-def _named(raw: _Mapping, origin: str, what: str) -> _Ctx:
+def _named(raw: LineMapping, origin: str, what: str) -> _Ctx:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise _Problem(raw.line_of("name"), f"every {what} needs a 'name' of letters, digits, '_', '.', '-'")
     return _Ctx(raw, name, f"{origin}:{raw.line}", what)
 
 
-def _maintenance(raw: _Mapping, origin: str) -> list[Any]:
+def _maintenance(raw: LineMapping, origin: str) -> list[Any]:
     ctx = _named(raw, origin, "maintenance window")
     unknown = sorted(set(map(str, raw)) - {"name", "cron", "duration", "match", "timezone"})
     if unknown:
@@ -749,11 +751,11 @@ def _maintenance(raw: _Mapping, origin: str) -> list[Any]:
     duration = ctx.duration("duration")
     if duration <= 0:
         raise ctx.fail("duration", "needs a 'duration' > 0")
-    matchers = label_matchers(raw.get("match") or _Mapping(), ctx, "match") if "match" in raw else ()
+    matchers = label_matchers(raw.get("match") or LineMapping(), ctx, "match") if "match" in raw else ()
     return [MaintenanceWindow(ctx.name, expr, duration, matchers, timezone, ctx.source)]
 
 
-def _inhibit(raw: _Mapping, origin: str) -> list[Any]:
+def _inhibit(raw: LineMapping, origin: str) -> list[Any]:
     ctx = _named(raw, origin, "inhibit rule")
     unknown = sorted(set(map(str, raw)) - {"name", "source", "target", "equal"})
     if unknown:
@@ -788,7 +790,7 @@ _DOWNCHECK_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
-def _downcheck(raw: _Mapping, origin: str) -> list[Any]:
+def _downcheck(raw: LineMapping, origin: str) -> list[Any]:
     """``downcheck:`` entries: silence and correlation settings for a scope (first match wins)."""
     ctx = _named(raw, origin, "downcheck scope")
     allowed = {"name", "scope", *_DOWNCHECK_KEYS}
