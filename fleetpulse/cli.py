@@ -21,6 +21,8 @@ from collector.contract import DEFAULT_TOPIC_PREFIX, Topics
 
 if TYPE_CHECKING:
     from collector.config import AgentConfig
+    from collector.contract import Alert
+    from fleetpulse.score import Report
     from policies.model import PolicySet
 from collector.kafka_io import bootstrap_servers, partitions_from_env
 
@@ -410,6 +412,138 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+# How long after the scoring window closes alerts still count as arriving: the worker
+# publishes a decision within a tick, the broker makes it readable a little later.
+SETTLE_MARGIN_S = 2.0
+
+
+def _duration(text: str) -> float:
+    """An argparse type: seconds, or a duration like ``90s`` or ``2m``."""
+    from policies.model import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _progress(line: str) -> None:
+    """Simulation progress goes to stderr, so stdout holds only the description or the report."""
+    sys.stderr.write(f"{line}\n")
+    sys.stderr.flush()
+
+
+def _show_report(report: Report, as_json: bool) -> int:
+    """Print a score report; the exit code says its verdict (0 pass, 1 fail)."""
+    if as_json:
+        import json
+
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.verdict == "pass" else 1
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    from fleetpulse.alerts import read_alerts
+    from fleetpulse.score import score
+    from fleetpulse.simulate import ScenarioError, Truth, describe, load_scenario, run_simulation
+
+    try:
+        scenario = load_scenario(
+            args.scenario,
+            hosts=args.hosts,
+            regions=args.regions,
+            interval_s=args.interval,
+            duration_s=args.duration,
+        )
+    except ScenarioError as exc:
+        sys.stderr.write("fleetpulse simulate: invalid scenario:\n" + "\n".join(exc.problems) + "\n")
+        return 2
+    if args.describe:
+        print("\n".join(describe(scenario)))
+        return 0
+    truth_path = Path(args.truth) if args.truth else _home(args) / "simulate" / f"{scenario.name}.truth.json"
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    bootstrap, topics = bootstrap_servers(args.bootstrap), _topics(args)
+    done: dict[str, Truth] = {}
+    alerts: list[Alert] = []
+    interrupted = False
+
+    async def play(stop: asyncio.Event) -> None:
+        nonlocal interrupted
+        truth = done["truth"] = await run_simulation(
+            scenario, bootstrap, topics, truth_path=truth_path, stop=stop, progress=_progress
+        )
+        if args.score and not stop.is_set():
+            settle = args.settle if args.settle is not None else truth.slack_s + SETTLE_MARGIN_S
+            _progress(f"reading alerts until {settle:g}s after the run's end")
+            alerts.extend(await read_alerts(bootstrap, topics, truth.start, truth.end + settle, stop=stop))
+        interrupted = stop.is_set()
+
+    try:
+        _run_until_signal(play)
+    except (KafkaError, OSError) as exc:
+        sys.stderr.write(f"fleetpulse simulate: Kafka at {bootstrap}: {exc}\n")
+        return 1
+    _progress(f"truth written to {truth_path}")
+    if interrupted:
+        sys.stderr.write("fleetpulse simulate: interrupted; the run is incomplete and was not scored\n")
+        return 1
+    if not args.score:
+        return 0
+    return _show_report(score(done["truth"], alerts), args.json)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from collector.contract import Alert, DecodeError, decode_as
+    from fleetpulse.score import score
+    from fleetpulse.simulate import load_truth
+
+    try:
+        truth = load_truth(args.truth)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        sys.stderr.write(f"fleetpulse score: {args.truth}: not a truth file written by 'fleetpulse simulate': {exc}\n")
+        return 2
+    alerts: list[Alert] = []
+    if args.alerts:
+        try:
+            lines = Path(args.alerts).read_text(encoding="utf-8").splitlines()
+            alerts = [decode_as(line, Alert) for line in lines if line.strip()]
+        except (OSError, DecodeError) as exc:
+            sys.stderr.write(f"fleetpulse score: {args.alerts}: {exc}\n")
+            return 2
+        return _show_report(score(truth, alerts), args.json)
+    from aiokafka.errors import KafkaError
+
+    from fleetpulse.alerts import read_alerts
+
+    bootstrap = bootstrap_servers(args.bootstrap)
+    settle = args.settle if args.settle is not None else truth.slack_s + SETTLE_MARGIN_S
+    until = truth.end + settle
+    if until > time.time():
+        _progress(f"the run's alerts are complete in {until - time.time():.0f}s: reading until then")
+
+    interrupted = False
+
+    async def read(stop: asyncio.Event) -> None:
+        nonlocal interrupted
+        alerts.extend(await read_alerts(bootstrap, _topics(args), truth.start, until, stop=stop))
+        interrupted = stop.is_set()
+
+    try:
+        _run_until_signal(read)
+    except (KafkaError, OSError) as exc:
+        sys.stderr.write(f"fleetpulse score: Kafka at {bootstrap}: {exc}\n")
+        return 1
+    if interrupted:
+        sys.stderr.write("fleetpulse score: interrupted before the run's alerts were all read; not scored\n")
+        return 1
+    return _show_report(score(truth, alerts), args.json)
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -615,6 +749,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burn-for", type=float, default=40.0, help="seconds of CPU load (default 40)")
     p.add_argument("--keep-kafka", action="store_true", help="leave the local broker running afterwards")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "simulate",
+        help="play a scenario of virtual hosts and faults into Kafka; optionally score the alerts",
+        description="Play a scenario (a YAML file of fleet size, interval and timed faults: crashes, "
+        "reboots, partitions, ingest outages, flapping links, clock skew, slow delivery) into Kafka in "
+        "real time, as heartbeats, metrics and witness probes of virtual hosts, and write the run's "
+        "ground truth (what really happened and which alerts each fault owes) to --truth. Start a "
+        "worker first ('fleetpulse worker') with down-check settings that match the scenario's "
+        "'downcheck' block. With --score, read the alerts the worker raised and score them "
+        "(see 'fleetpulse score'). Host ids repeat from run to run and a worker remembers them "
+        "(boot ids, flap history): for a clean score use a fresh --topic-prefix, with a worker on it. "
+        "Exit 2 on an invalid scenario; with --score, 1 when the verdict is fail.",
+    )
+    common(p)
+    p.add_argument("scenario", help="scenario YAML file, or the name of a shipped one (fleetpulse/scenarios/)")
+    p.add_argument(
+        "--truth",
+        help="where to write the ground truth JSON (default <home>/simulate/<scenario name>.truth.json)",
+    )
+    p.add_argument("--hosts", type=int, help="override the scenario's number of hosts")
+    p.add_argument("--regions", type=int, help="override the scenario's regions with this many (r1..rN)")
+    p.add_argument("--interval", type=_duration, help="override the heartbeat interval (seconds or e.g. 500ms)")
+    p.add_argument("--duration", type=_duration, help="override the run's duration (seconds or e.g. 2m)")
+    p.add_argument("--describe", action="store_true", help="print the fleet and its faults, then exit; no Kafka")
+    p.add_argument("--score", action="store_true", help="after the run, read the alerts and print the score")
+    p.add_argument(
+        "--settle",
+        type=_duration,
+        help="with --score: read alerts until this long after the run's end (default the run's slack, "
+        f"timeout + 2 intervals, plus {SETTLE_MARGIN_S:g}s)",
+    )
+    p.add_argument("--json", action="store_true", help="with --score: print the report as JSON")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "score",
+        help="score the down-checker's alerts of a simulated run against its ground truth",
+        description="Read the alert topic, keep the down-check alerts fired during the run of --truth "
+        "(from its start to its end plus the slack) and judge each one: true, false, or not scored "
+        "(the fleet's silence after the end, hosts the worker knew from an earlier run). "
+        "Prints pages per kind, missed downs, host_down precision and recall, detection latency and "
+        "each expectation of the truth (e.g. exactly one region_unreachable per partition). Exit 0 "
+        "when the verdict is pass, 1 when it is fail, 2 when the truth file cannot be read. A run "
+        "still going is read until its alerts are complete.",
+    )
+    common(p)
+    p.add_argument("--truth", required=True, help="ground truth JSON written by 'fleetpulse simulate'")
+    p.add_argument(
+        "--alerts",
+        help="read alerts from this file of wire-JSON lines ('fleetpulse alerts tail --json') instead of Kafka",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--settle",
+        type=_duration,
+        help="read alerts until this long after the run's end (default the run's slack, "
+        f"timeout + 2 intervals, plus {SETTLE_MARGIN_S:g}s)",
+    )
+    p.set_defaults(func=cmd_score)
     return parser
 
 

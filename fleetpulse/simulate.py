@@ -821,12 +821,14 @@ def ground_truth(scenario: Scenario, start: float, run_id: str = "") -> Truth:
 
     * a crash is a real down from its ``at``: ``host_down`` is required when it lasts longer
       than the timeout, even inside a partition or an ingest outage (then after the blanket
-      alert ends, or earlier through witnesses);
+      alert ends, or earlier through witnesses; without witnesses only a crash that outlasts
+      the blanket by the timeout can be paged, so only such a one is required);
     * a partition owes exactly one ``region_unreachable`` (``region_unknown`` when the region is
       smaller than ``min_region_hosts``) and an ingest outage one ``ingest_outage``, when they
       last longer than the timeout (else at most one); no ``host_down`` for their live hosts;
     * a reboot owes one ``host_rebooted``; a ``host_down`` first is *allowed* (not required)
-      when the downtime reaches ``missed`` intervals, since the host really was silent that long;
+      when the downtime plus two intervals (beats keep their phase) passes the timeout, since
+      the host may really have been silent that long;
     * a flap allows at most one ``host_down`` per flap window per host, and ``host_flapping``;
     * clock skew and slow delivery owe nothing: any alert they cause is false.
     """
@@ -872,16 +874,28 @@ def ground_truth(scenario: Scenario, start: float, run_id: str = "") -> Truth:
         )
         if f.kind == "crash":
             for h in f.hosts:
-                covered = next(
+                blanket = next(
                     (
-                        "ingest_outage" if b.kind == "ingest_outage" else f"partition {b.region}"
+                        b
                         for b in blankets
                         if b.at_s <= f.at_s < b.end_s(sc.duration_s)
                         and (b.kind == "ingest_outage" or b.region == host_region[h])
                     ),
-                    "",
+                    None,
                 )
-                lasts = (f.until_s if f.until_s is not None else sc.duration_s) - f.at_s
+                covered = (
+                    ""
+                    if blanket is None
+                    else "ingest_outage"
+                    if blanket.kind == "ingest_outage"
+                    else f"partition {blanket.region}"
+                )
+                back = f.until_s if f.until_s is not None else sc.duration_s
+                lasts = back - f.at_s
+                # Under a blanket the down-checker sees the crash only through witnesses (peers
+                # that can still reach the host) or, without them, once the blanket lifts and the
+                # host alone stays silent: a crash over before that cannot be paged.
+                visible_from = f.at_s if blanket is None or sc.witnesses else blanket.end_s(sc.duration_s)
                 downs.append(
                     Down(
                         h,
@@ -889,17 +903,19 @@ def ground_truth(scenario: Scenario, start: float, run_id: str = "") -> Truth:
                         start + f.at_s,
                         None if f.until_s is None else start + f.until_s,
                         i,
-                        required=lasts > timeout + sc.interval_s,
+                        required=lasts > timeout + sc.interval_s and back - visible_from > timeout + sc.interval_s,
                         covered_by=covered,
                     )
                 )
                 if f.until_s is not None:
+                    # The return is seen when the host's beats arrive: after the blanket, if any.
+                    seen_at = max(f.until_s, blanket.end_s(sc.duration_s)) if blanket is not None else f.until_s
                     expectations.append(
                         Expectation(
                             "host_rebooted",
                             i,
                             start + f.until_s,
-                            start + f.until_s + slack,
+                            start + seen_at + slack,
                             0,
                             1,
                             host_id=h,
@@ -908,7 +924,10 @@ def ground_truth(scenario: Scenario, start: float, run_id: str = "") -> Truth:
                         )
                     )
         elif f.kind == "reboot":
-            allowed = f.downtime_s >= sc.downcheck.missed * sc.interval_s
+            # Beats keep their phase across the reboot, so the gap between the last beat before it
+            # and the first after is up to downtime + 2 intervals; a page needs the gap to pass
+            # the silence (missed intervals) plus the grace.
+            allowed = f.downtime_s + 2 * sc.interval_s > timeout
             for h in f.hosts:
                 expectations.append(
                     Expectation(

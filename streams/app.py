@@ -360,7 +360,7 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     """Create the topics, read the control topics, then run the Faust worker until SIGTERM/SIGINT."""
     from faust.worker import Worker
 
-    from collector.kafka_io import ensure_all_topics
+    from collector.kafka_io import ensure_all_topics, ensure_topics
 
     (settings.datadir / settings.app_id).mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
@@ -376,6 +376,19 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> None:
     loop.run_until_complete(feed.start())
     loop.run_until_complete(feed.catch_up())
     app, stats = create_app(settings, holder)
+    # The tables' changelogs too: left to Faust, a changelog created while the worker starts
+    # can be in the consumer's metadata with 0 partitions, and the first write to that table
+    # then fails with PartitionsMismatch (the agent crashes until the worker restarts).
+    data_topics = set(topics.all())
+    changelogs = [t.changelog_topic.get_topic_name() for t in app.tables.values()]
+    loop.run_until_complete(
+        ensure_topics(
+            settings.bootstrap,
+            [name for name in changelogs if name not in data_topics],
+            settings.partitions,
+            lambda name: {"cleanup.policy": "compact"},
+        )
+    )
 
     @app.task
     async def follow_control_topics() -> None:

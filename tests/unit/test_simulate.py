@@ -450,6 +450,18 @@ def test_a_crash_inside_a_partition_or_outage_is_still_a_required_down() -> None
     }
 
 
+def test_a_crash_over_before_its_blanket_lifts_cannot_be_paged_without_witnesses() -> None:
+    faults = "  - {at: 5, partition: r2, for: 20}\n  - {at: 8, crash: [r2-h001], until: 18}\n"
+    truth = ground_truth(scenario(faults, TRUTH_HEAD), START)
+    (down,) = truth.downs
+    assert (down.covered_by, down.required) == ("partition r2", False)
+    rebooted = next(e for e in truth.expectations if e.kind == "host_rebooted")
+    # Its new boot id is seen when the partition heals (25 s), not when it came back (18 s).
+    assert rebooted.end == START + 25 + truth.slack_s
+    with_witnesses = ground_truth(scenario(faults, TRUTH_HEAD.replace("faults:", "witnesses: 1\nfaults:")), START)
+    assert with_witnesses.downs[0].required
+
+
 def test_a_partition_owes_one_region_alert_and_no_host_down() -> None:
     truth = ground_truth(scenario("  - {at: 5, partition: r2, for: 10}\n", TRUTH_HEAD), START)
     (owed,) = truth.expectations
