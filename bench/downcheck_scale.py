@@ -6,7 +6,9 @@ seed), and prints for each:
 
 - **lag**: the worker group's committed offsets on the heartbeat topic against the topic's
   end, sampled every 2 s, as records and as seconds of fleet traffic (records / beats per
-  second). Faust commits every ~2.8 s, so a keeping-up group shows a few seconds here;
+  second; Faust commits every ~2.8 s, so a keeping-up group shows a few seconds here), and
+  the workers' own ``heartbeat_lag_s`` (how far behind the broker the slowest partition
+  is read, from their 10 s stats lines);
 - **detection**: the run's alerts scored against its ground truth (``fleetpulse.score``):
   host_down precision and recall, latency p50/p99 against ``timeout + 2 s``, the verdict;
 - **cost**: each worker's CPU (user + system) over the run, as a share of one core;
@@ -27,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -45,6 +48,7 @@ from fleetpulse.score import Report, score
 from fleetpulse.simulate import Scenario, load_scenario, run_simulation
 
 SAMPLE_S = 2.0
+LAG_LINE = re.compile(r"heartbeat_lag_s=([0-9.]+)")
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Run:
     workers: int
     lag_records: list[int] = field(default_factory=list)
     cpu_share: list[float] = field(default_factory=list)  # per worker, of one core
+    worker_lag_s: list[float] = field(default_factory=list)  # the workers' own heartbeat_lag_s lines
     report: Report | None = None
     producer_lag_ms: int = 0
 
@@ -148,6 +153,7 @@ def play(sc: Scenario, bootstrap: str, workers: int, partitions: int, tmp: Path)
         assert len(procs) == workers, f"found {len(procs)} worker processes"
         time.sleep(8)  # the group settles (session timeout 6 s) before the fleet starts
         before = [sum(p.cpu_times()[:2]) for p in procs]
+        marks = [log.stat().st_size for log in logs]
         started = time.monotonic()
 
         async def simulate() -> None:
@@ -165,6 +171,10 @@ def play(sc: Scenario, bootstrap: str, workers: int, partitions: int, tmp: Path)
         asyncio.run(simulate())
         elapsed = time.monotonic() - started
         run.cpu_share = [(sum(p.cpu_times()[:2]) - b) / elapsed for p, b in zip(procs, before, strict=True)]
+        for log, mark in zip(logs, marks, strict=True):
+            with open(log, "rb") as f:
+                f.seek(mark)
+                run.worker_lag_s += [float(x) for x in LAG_LINE.findall(f.read().decode(errors="replace"))]
     finally:
         for p in procs:
             p.terminate()
@@ -179,8 +189,11 @@ def _line(run: Run, beats_per_s: float) -> str:
     p50 = "-" if r.latency_p50_s is None else f"{r.latency_p50_s:.2f}"
     p99 = "-" if r.latency_p99_s is None else f"{r.latency_p99_s:.2f}"
     cpu = " + ".join(f"{c * 100:.0f}%" for c in run.cpu_share)
+    own = run.worker_lag_s or [0.0]
     return (
-        f"workers={run.workers} lag median {lag50:.1f}s max {lagmax:.1f}s ({max(run.lag_records or [0]):,} records)"
+        f"workers={run.workers} committed lag median {lag50:.1f}s max {lagmax:.1f}s"
+        f" ({max(run.lag_records or [0]):,} records), read lag median {statistics.median(own):.1f}s"
+        f" max {max(own):.1f}s"
         f" | precision {r.host_down_precision:.2f} recall {r.host_down_recall:.2f} latency p50 {p50}s p99 {p99}s"
         f" (limit {r.latency_limit_s:g}s) {r.verdict}"
         f" | cpu {cpu} | producer behind by up to {run.producer_lag_ms} ms"
@@ -235,9 +248,11 @@ def main() -> None:
         reports = [r.report for r in runs if r.report is not None]
         p99s = [r.latency_p99_s for r in reports if r.latency_p99_s is not None]
         max_lag = statistics.median(r.lag_s(beats_per_s)[1] for r in runs)
+        max_read = statistics.median(max(r.worker_lag_s or [0.0]) for r in runs)
         p99 = statistics.median(p99s) if p99s else float("nan")
         print(
-            f"median of {len(runs)} runs, {c} worker(s): max lag {max_lag:.1f}s,"
+            f"median of {len(runs)} runs, {c} worker(s): max committed lag {max_lag:.1f}s,"
+            f" max read lag {max_read:.1f}s,"
             f" p99 detection {p99:.2f}s (limit {sc.timeout_s + 2:g}s),"
             f" precision {statistics.median(r.host_down_precision for r in reports):.2f},"
             f" recall {statistics.median(r.host_down_recall for r in reports):.2f},"

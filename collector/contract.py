@@ -117,6 +117,10 @@ class Topics:
             return {"cleanup.policy": "compact", "min.compaction.lag.ms": str(int(ALERT_HISTORY_S * 1000))}
         if name in self.compacted():
             return {"cleanup.policy": "compact"}
+        if name == self.heartbeats:
+            # Stamped by the broker on arrival: the down-checker judges silence on when a beat
+            # reached Kafka, never on an agent's clock, even when the worker reads it late.
+            return {"message.timestamp.type": "LogAppendTime"}
         return {}  # the broker's defaults: deleted after its retention
 
 

@@ -128,6 +128,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
             f"{config.source}: valid. host_id={config.host_id} region={config.region} "
             f"interval_s={config.interval_s:g} kafka={config.kafka.bootstrap_servers} "
             f"({config.kafka.security_protocol}) groups={len(config.groups)} log_sources={len(config.logs)} "
+            f"witness_peers={len(config.witness.peers)} "
             f"state_dir={state_dir}"
         )
         return 0

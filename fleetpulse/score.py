@@ -50,7 +50,8 @@ What the report says
     Per kind: pages, true pages, false pages. A *missed* down is a ``required`` down that no
     ``host_down`` matched. ``host_down`` precision is the share of its pages that are not
     false (1.0 without pages); recall the share of required downs paged (1.0 without any).
-    Detection latency is ``fired_at - Down.since`` of each down's first page, over downs not
+    Detection latency is ``announced_at - Down.since`` of each down's first page (when the
+    worker published it, its ``announced_at`` annotation; else its ``at``), over downs not
     covered by a blanket (those wait for the blanket by design); p50/p99 by nearest rank,
     and ``latency_ok`` says whether p99 <= ``timeout_s + 2`` (reported, never failed on;
     None without a detection). The verdict is ``fail`` when any expectation's count is out
@@ -250,6 +251,15 @@ class Report:
         return out
 
 
+def announced_at(alert: Alert) -> float:
+    """When the worker published ``alert`` by its own clock (``at`` is the decision's time,
+    which trails the wall clock while the worker reads heartbeats late)."""
+    try:
+        return float(alert.annotations.get("announced_at", alert.at))
+    except ValueError:
+        return alert.at
+
+
 def percentile(values: Iterable[float], q: float) -> float | None:
     """The nearest-rank ``q`` quantile (0 < q <= 1) of ``values``; None when there are none.
 
@@ -399,7 +409,7 @@ class _Scorer:
         fresh = [j for j in downs if j not in self.detected]
         if fresh:
             j = fresh[0]
-            self.detected[j] = at
+            self.detected[j] = announced_at(alert)
             self._add(alert, "true", f"down since t={self.truth.downs[j].since - self.truth.start:.1f}s")
             return
         allowing = [

@@ -84,6 +84,7 @@ class WorkerStats:
     heartbeats: int = 0
     downcheck_signals: int = 0
     watched: int = 0
+    heartbeat_lag_s: float = 0.0  # how far behind the broker the slowest heartbeat partition is read
     malformed: int = 0
     alerts: int = 0
     scale_signals: int = 0
@@ -93,6 +94,7 @@ class WorkerStats:
     def line(self) -> str:
         return (
             f"events={self.events} heartbeats={self.heartbeats} watched={self.watched}"
+            f" heartbeat_lag_s={self.heartbeat_lag_s:.1f}"
             f" downcheck_signals={self.downcheck_signals} malformed={self.malformed} alerts_sent={self.alerts}"
             f" scale_signals={self.scale_signals} policy={self.policy_version or '-'}"
         )

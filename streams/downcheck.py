@@ -20,14 +20,23 @@ fleet key, so the topic keeps the worker's partition count and the correlator's 
 
 After a restart, hosts restored from ``beats`` count their deadlines from when the worker
 was ready: a worker that was away knows nothing of what arrived meanwhile.
+
+**A worker that falls behind must not page.** A beat's arrival is when the broker appended
+it (the heartbeat topic is ``LogAppendTime``), and each partition's deadlines are judged on
+that partition's clock: the wall clock while the worker has read everything, else the
+append time of the last record it has read. So a backlog delays decisions instead of
+turning the hosts it holds into silent ones. The correlator's clock is the slowest worker's
+(each worker's ticks carry its own). A worker's lag is in its stats line
+(``heartbeat_lag_s``) and logged when it passes :data:`BEHIND_S`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import orjson
@@ -54,6 +63,8 @@ STALE_FIRST_BEAT_TIMEOUTS = 2.0
 # after a restart); every change of what the correlator was told is saved at once.
 SAVE_EVERY_S = 60.0
 TICK_S = 0.5
+# Reading heartbeats this far behind the broker is worth a line in the log (decisions wait).
+BEHIND_S = 10.0
 
 
 # -- the down-check topic's records (internal to the workers; one definition) ----------------
@@ -70,7 +81,8 @@ def probe_record(witness: str, target: str, ok: bool) -> bytes:
     return orjson.dumps({"t": "probe", "witness": witness, "target": target, "ok": ok})
 
 
-TICK_RECORD = orjson.dumps({"t": "tick"})
+def tick_record(worker: str, now: float) -> bytes:
+    return orjson.dumps({"t": "tick", "worker": worker, "now": now})
 
 
 @dataclass
@@ -98,6 +110,13 @@ def _watch_from(raw: bytes) -> tuple[HostWatch, int]:
 Scoped = Callable[[str, str, Mapping[str, str]], DownCheckSettings]
 
 
+def _stamped(alert: Alert) -> Alert:
+    """``alert`` with the wall-clock time it is announced at: its ``at`` is the decision's time
+    on the fleet's clock, behind the wall clock while a worker reads heartbeats late. An
+    annotation, so the event id stays the decision's (a replay after a crash dedupes)."""
+    return replace(alert, annotations={**alert.annotations, "announced_at": f"{time.time():.3f}"})
+
+
 class HostWatches:
     """The watch stage's in-memory state for the assigned heartbeat partitions."""
 
@@ -107,6 +126,28 @@ class HostWatches:
         self.mem: dict[str, Watched] = {}
         self.actives: frozenset[int] | None = None  # heartbeat partitions the mirror was built for
         self.ready_at = time.time()
+        self.read_to: dict[int, tuple[int, float]] = {}  # partition -> (offset, appended at) read last
+        self.behind: set[int] = set()  # partitions with records not read yet (see ``lagging``)
+
+    def read(self, partition: int, offset: int, appended_at: float) -> None:
+        """Note how far the stream has read ``partition`` (every record, beat or not)."""
+        self.read_to[partition] = (offset, appended_at)
+
+    def lagging(self, highwaters: Mapping[int, int | None]) -> None:
+        """Which partitions have unread records, from the consumer's highwater marks."""
+        self.behind = {
+            p for p, hw in highwaters.items() if hw is not None and p in self.read_to and self.read_to[p][0] + 1 < hw
+        }
+
+    def clock(self, partition: int, now: float) -> float:
+        """The time ``partition``'s deadlines are judged at: ``now``, or how far it was read."""
+        if partition in self.behind:
+            return min(now, self.read_to[partition][1])
+        return now
+
+    def watermark(self, now: float) -> float:
+        """The slowest assigned partition's clock (what this worker knows the fleet up to)."""
+        return min((self.clock(p, now) for p in self.actives or ()), default=now)
 
     def heartbeat(self, hb: Heartbeat, partition: int, produced_at: float, now: float) -> list[Signal]:
         """Apply one heartbeat (from its stream); saves to the table when something changed."""
@@ -165,10 +206,11 @@ class HostWatches:
                 self.mem[host_id] = Watched(watch, partition, self.scoped(host_id, watch.region, {}), now)
 
     def due(self, now: float) -> list[Signal]:
-        """Late/silent signals owed at ``now`` (each is given once; not saved: see the module)."""
+        """Late/silent signals owed at ``now`` on each partition's clock (given once; not saved)."""
         out = []
+        clocks = {p: self.clock(p, now) for p in self.read_to}
         for w in self.mem.values():
-            sig = w.watch.due(now, w.settings)
+            sig = w.watch.due(clocks.get(w.partition, now), w.settings)
             if sig is not None:
                 out.append(sig)
         return out
@@ -183,6 +225,7 @@ class CorrelatorState:
         self.correlator = Correlator(scoped=scoped)
         self.loaded = False
         self.last_tick = 0.0
+        self.clocks: dict[str, tuple[float, float]] = {}  # worker -> (its watermark, heard at)
 
     def load(self) -> Correlator:
         if not self.loaded:
@@ -205,10 +248,16 @@ class CorrelatorState:
         c = self.load()
         kind = body.get("t")
         if kind == "tick":
-            if now - self.last_tick < TICK_S / 2:
-                return []  # every worker sends ticks; one per half interval is enough
-            self.last_tick = now
-            notices = c.tick(now)
+            # Every worker ticks with how far it has read; the fleet is known up to the slowest
+            # one heard from lately (a worker gone quiet has handed its partitions over).
+            self.clocks[str(body.get("worker", ""))] = (float(body.get("now", now)), now)
+            fresh = [wm for wm, heard in self.clocks.values() if now - heard <= 5 * TICK_S]
+            self.clocks = {w: v for w, v in self.clocks.items() if now - v[1] <= 5 * TICK_S}
+            fleet_now = min(fresh, default=now)
+            if fleet_now - self.last_tick < TICK_S / 2:
+                return []  # one decision round per half interval is enough
+            self.last_tick = fleet_now
+            notices = c.tick(fleet_now)
         elif kind == "signal":
             fields = {k: v for k, v in body.items() if k != "t"}
             notices = c.signal(Signal(**fields))
@@ -252,6 +301,8 @@ def install(
     downcheck_topic = app.topic(topics.downcheck, **raw)
     watches = HostWatches(scoped, raw_table("beats"))
     state = CorrelatorState(scoped, raw_table("downcheck"), fired)
+    worker_id = uuid.uuid4().hex[:12]
+    lagging = [False]
 
     async def send(value: bytes) -> None:
         await downcheck_topic.send(key=DOWNCHECK_KEY, value=value)
@@ -267,10 +318,14 @@ def install(
                 log.warning("event=malformed_record topic=heartbeats reason=%r", str(exc))
                 continue
             now = time.time()
+            # Faust gives the record timestamp in seconds; it is the broker's append time on a
+            # LogAppendTime topic (type 1), else the producer's clock, which is never trusted.
+            appended = message.timestamp if message.timestamp is not None else now
+            arrived = min(now, appended) if message.timestamp_type == 1 else now
+            watches.read(message.partition, message.offset, arrived)
             if isinstance(hb, Heartbeat):
                 stats.heartbeats += 1
-                produced_at = message.timestamp if message.timestamp is not None else now  # seconds
-                for sig in watches.heartbeat(hb, message.partition, produced_at, now):
+                for sig in watches.heartbeat(hb, message.partition, appended, arrived):
                     await send(signal_record(sig))
             elif isinstance(hb, PeerProbe):
                 await send(probe_record(hb.host_id, hb.target, hb.ok))
@@ -292,7 +347,7 @@ def install(
         key = notice.fingerprint.encode()
         previous = fired.get(key)
         if notice.state == "firing":
-            alert = downcheck_alert(notice, notice.at)
+            alert = _stamped(downcheck_alert(notice, notice.at))
             why = muted(alert)
             if why is None:
                 publish(alert)
@@ -304,15 +359,21 @@ def install(
             return  # never announced (fired before a restart that lost it): nothing to close
         first: Alert = decode_as(previous, Alert)
         if first.state == "firing":
-            publish(downcheck_alert(notice, first.started_at))
+            publish(_stamped(downcheck_alert(notice, first.started_at)))
 
     @app.timer(TICK_S)
     async def deadlines() -> None:
         now = time.time()
-        actives = frozenset(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.heartbeats)
+        tps = [tp for tp in app.assignor.assigned_actives() if tp.topic == topics.heartbeats]
+        actives = frozenset(tp.partition for tp in tps)
         if actives != watches.actives:
             watches.resync(actives, now)
-        stats.watched = len(watches.mem)
+        watches.lagging({tp.partition: app.consumer.highwater(tp) for tp in tps})
+        lag_s = now - watches.watermark(now)
+        stats.watched, stats.heartbeat_lag_s = len(watches.mem), lag_s
+        if (lag_s > BEHIND_S) != lagging[0]:
+            lagging[0] = lag_s > BEHIND_S
+            log.warning("event=%s lag_s=%.1f", "heartbeats_behind" if lagging[0] else "heartbeats_caught_up", lag_s)
         for sig in watches.due(now):
             await send(signal_record(sig))
-        await send(TICK_RECORD)
+        await send(tick_record(worker_id, now - lag_s))

@@ -545,3 +545,13 @@ def test_simulate_and_score_have_help() -> None:
     for command in ("simulate", "score"):
         done = fleetpulse(command, "--help")
         assert done.returncode == 0 and "usage: fleetpulse" in done.stdout, command
+
+
+def test_latency_is_measured_to_when_the_page_was_announced_not_to_its_decision_time() -> None:
+    # A worker reading heartbeats late decides on the fleet's clock (at) and publishes later.
+    fault, down = crash(0, "r1-h001", START + 10)
+    page = fired("host_down", START + 14, host="r1-h001")
+    late = replace(page, annotations={"announced_at": f"{START + 25:.3f}"})
+    report = score(truth(faults=[fault], downs=[down]), [late])
+    assert report.latencies_s == (15.0,) and report.latency_ok is False
+    assert report.host_down_precision == 1.0 and report.verdict == "pass"
