@@ -82,10 +82,23 @@ def _start_worker(bootstrap: str, topics: Topics, group: str, policy: Path, home
     home.mkdir(parents=True, exist_ok=True)
     log = home / "worker.log"
     cmd = [
-        sys.executable, "-m", "fleetpulse.cli", "worker", "--bootstrap", bootstrap, "--topic-prefix", topics.prefix,
-        "--app-id", group, "--policy", str(policy), "--home", str(home), "--partitions", str(partitions),
-        "--session-timeout", "6",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "fleetpulse.cli",
+        "worker",
+        "--bootstrap",
+        bootstrap,
+        "--topic-prefix",
+        topics.prefix,
+        "--app-id",
+        group,
+        "--policy",
+        str(policy),
+        "--home",
+        str(home),
+        "--partitions",
+        str(partitions),
+    ]  # the default session timeout (30 s): a CPU-starved worker must not be voted out
     with open(log, "wb") as out:
         subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return log
@@ -97,6 +110,21 @@ def _wait_for(log: Path, needle: str, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{log}: no {needle!r} after {timeout_s:g}s:\n{log.read_text()[-3000:]}")
         time.sleep(0.5)
+
+
+def _settle(logs: list[Path], quiet_s: float = 10.0, timeout_s: float = 180.0) -> None:
+    """Wait until every worker has its partitions and no assignment changed for ``quiet_s``."""
+    needle = "_on_partitions_assigned"
+    deadline = time.monotonic() + timeout_s
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        counts = [log.read_text(errors="replace").count(needle) for log in logs]
+        if sum(counts) != last:
+            last, since = sum(counts), time.monotonic()
+        elif all(counts) and time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the worker group did not settle in {timeout_s:g}s")
 
 
 async def _lag(bootstrap: str, group: str, topic: str) -> int | None:
@@ -151,7 +179,7 @@ def play(sc: Scenario, bootstrap: str, workers: int, partitions: int, tmp: Path)
             if p.info["cmdline"] and group in p.info["cmdline"] and "worker" in p.info["cmdline"]
         ]
         assert len(procs) == workers, f"found {len(procs)} worker processes"
-        time.sleep(8)  # the group settles (session timeout 6 s) before the fleet starts
+        _settle(logs)
         before = [sum(p.cpu_times()[:2]) for p in procs]
         marks = [log.stat().st_size for log in logs]
         started = time.monotonic()

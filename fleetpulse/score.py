@@ -5,10 +5,10 @@ alerts read from the alert topic go in, a :class:`Report` comes out. Reading Kaf
 caller's job (``fleetpulse score``, ``fleetpulse simulate --score``).
 
 What counts as a page
-    A *firing* transition of ``kind == "downcheck"`` whose ``at`` (when the worker decided
-    it) lies in ``[truth.start, truth.end + truth.slack_s]``. Resolutions in that window are
-    used only to know which alerts are open; other kinds are ignored, and down-check firings
-    at other times (other runs on the same topic) are counted as ``outside_window``.
+    A *firing* transition of ``kind == "downcheck"`` whose time lies in
+    ``[truth.start, truth.end + truth.slack_s]``. Resolutions in that window are used only
+    to know which alerts are open; other kinds are ignored, and down-check firings at other
+    times (other runs on the same topic) are counted as ``outside_window``.
 
 Duplicates
     An alert topic can hold one transition twice (a producer retry, a worker that replays
@@ -50,8 +50,9 @@ What the report says
     Per kind: pages, true pages, false pages. A *missed* down is a ``required`` down that no
     ``host_down`` matched. ``host_down`` precision is the share of its pages that are not
     false (1.0 without pages); recall the share of required downs paged (1.0 without any).
-    Detection latency is ``announced_at - Down.since`` of each down's first page (when the
-    worker published it, its ``announced_at`` annotation; else its ``at``), over downs not
+    An alert's time, here and below, is when the worker published it (its ``announced_at``
+    annotation; else its ``at``, the decision's time, which trails it while a worker reads
+    heartbeats late). Detection latency is that time minus ``Down.since`` for each down's first page, over downs not
     covered by a blanket (those wait for the blanket by design); p50/p99 by nearest rank,
     and ``latency_ok`` says whether p99 <= ``timeout_s + 2`` (reported, never failed on;
     None without a detection). The verdict is ``fail`` when any expectation's count is out
@@ -502,6 +503,8 @@ def score(truth: Truth, alerts: Iterable[Alert]) -> Report:
     for alert in alerts:
         if alert.kind != "downcheck":
             continue
+        # Judged at when the operator got it: a worker reading late decides on an earlier clock.
+        alert = replace(alert, at=announced_at(alert))
         if truth.start <= alert.at <= window_end:
             in_window.append(alert)
         elif alert.notice == "firing":

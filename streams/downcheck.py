@@ -126,6 +126,7 @@ class HostWatches:
         self.mem: dict[str, Watched] = {}
         self.actives: frozenset[int] | None = None  # heartbeat partitions the mirror was built for
         self.ready_at = time.time()
+        self.assigned_at = 0.0  # when the assignment last changed
         self.read_to: dict[int, tuple[int, float]] = {}  # partition -> (offset, appended at) read last
         self.behind: set[int] = set()  # partitions with records not read yet (see ``lagging``)
 
@@ -158,7 +159,8 @@ class HostWatches:
             saved = self.table.get(hb.host_id.encode())
             settings = self.scoped(hb.host_id, hb.region, hb.labels)
             if saved is not None:
-                w = self.mem[hb.host_id] = Watched(self._restored(saved), partition, settings, now)
+                watch = self._restored(saved, max(self.ready_at, self.assigned_at))
+                w = self.mem[hb.host_id] = Watched(watch, partition, settings, now)
             else:
                 if produced_at < now - STALE_FIRST_BEAT_TIMEOUTS * settings.missed * hb.interval_s:
                     return []
@@ -179,9 +181,11 @@ class HostWatches:
             self._save(w, now)
         return signals
 
-    def _restored(self, raw: bytes) -> HostWatch:
+    def _restored(self, raw: bytes, since: float) -> HostWatch:
         watch, _ = _watch_from(raw)
-        watch.arrived = max(watch.arrived, self.ready_at)
+        # The table's arrival is at most SAVE_EVERY_S old for a host that kept beating: count
+        # from when this worker took the host over, or a handover pages every host it moves.
+        watch.arrived = max(watch.arrived, since)
         # What the correlator was told last is not saved by the timer (it cannot write the
         # table): say "not up" so the next heartbeat always reports the host back.
         watch.told = "late"
@@ -194,15 +198,17 @@ class HostWatches:
     def resync(self, actives: frozenset[int], now: float) -> None:
         """The assignment changed: forget hosts given away, restore those taken over."""
         self.actives = actives
+        self.assigned_at = now
         for host_id in [h for h, w in self.mem.items() if w.partition not in actives]:
             del self.mem[host_id]
+        self.read_to = {p: at for p, at in self.read_to.items() if p in actives}
         for key, raw in list(self.table.items()):
             host_id = key.decode()
             if host_id in self.mem or raw is None:
                 continue
             watch, partition = _watch_from(raw)
             if partition in actives:
-                watch = self._restored(raw)
+                watch = self._restored(raw, now)
                 self.mem[host_id] = Watched(watch, partition, self.scoped(host_id, watch.region, {}), now)
 
     def due(self, now: float) -> list[Signal]:

@@ -91,3 +91,16 @@ def _join(host: str) -> Signal:
 
 def _silent(host: str, at: float) -> Signal:
     return Signal("silent", host, "eu", at)
+
+
+def test_a_host_taken_over_in_a_rebalance_counts_its_silence_from_the_handover() -> None:
+    first = _watches({"a": 0})  # saved "a" at T0 (and then only every minute while it beats)
+    second = HostWatches(_scoped, first.table)
+    second.ready_at = T0 - 100
+    handover = T0 + 50
+    second.resync(frozenset({0}), handover)
+    assert second.due(handover + CFG.late * INTERVAL - 0.1) == []
+    assert [s.kind for s in second.due(handover + CFG.missed * INTERVAL)] == ["silent"]
+    # ... and the next beat reports it back, whatever the correlator last heard.
+    hb = Heartbeat("a", "eu", "b1", 11, T0 + 50, INTERVAL, "test")
+    assert [s.kind for s in second.heartbeat(hb, 0, handover + 1, handover + 1)] == ["back"]
