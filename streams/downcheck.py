@@ -23,9 +23,10 @@ was ready: a worker that was away knows nothing of what arrived meanwhile.
 
 **A worker that falls behind must not page.** A beat's arrival is when the broker appended
 it (the heartbeat topic is ``LogAppendTime``), and each partition's deadlines are judged on
-that partition's clock: the wall clock while the worker has read everything, else the
-append time of the last record it has read. So a backlog delays decisions instead of
-turning the hosts it holds into silent ones. The correlator's clock is the slowest worker's
+that partition's clock: the append time of the last record read, advanced by the wall
+clock only while nothing is read. So a backlog delays decisions instead of turning the
+hosts it holds into silent ones (the consumer's highwater is no guide: it is only as fresh
+as the last fetch, and a starved worker fetches late). The correlator's clock is the slowest worker's
 (each worker's ticks carry its own). A worker's lag is in its stats line
 (``heartbeat_lag_s``) and logged when it passes :data:`BEHIND_S`.
 """
@@ -127,24 +128,25 @@ class HostWatches:
         self.actives: frozenset[int] | None = None  # heartbeat partitions the mirror was built for
         self.ready_at = time.time()
         self.assigned_at = 0.0  # when the assignment last changed
-        self.read_to: dict[int, tuple[int, float]] = {}  # partition -> (offset, appended at) read last
-        self.behind: set[int] = set()  # partitions with records not read yet (see ``lagging``)
+        # partition -> (broker append time, our wall time) of the last record read on it
+        self.read_to: dict[int, tuple[float, float]] = {}
 
-    def read(self, partition: int, offset: int, appended_at: float) -> None:
+    def read(self, partition: int, appended_at: float, now: float) -> None:
         """Note how far the stream has read ``partition`` (every record, beat or not)."""
-        self.read_to[partition] = (offset, appended_at)
-
-    def lagging(self, highwaters: Mapping[int, int | None]) -> None:
-        """Which partitions have unread records, from the consumer's highwater marks."""
-        self.behind = {
-            p for p, hw in highwaters.items() if hw is not None and p in self.read_to and self.read_to[p][0] + 1 < hw
-        }
+        self.read_to[partition] = (appended_at, now)
 
     def clock(self, partition: int, now: float) -> float:
-        """The time ``partition``'s deadlines are judged at: ``now``, or how far it was read."""
-        if partition in self.behind:
-            return min(now, self.read_to[partition][1])
-        return now
+        """The time ``partition``'s deadlines are judged at: how far it was read, plus idle time.
+
+        While records flow this is the append time of the one read last (the wall clock minus
+        the lag, whatever the consumer has fetched or not); while none come it runs on with
+        the wall clock, so silence is still seen when nothing arrives at all.
+        """
+        last = self.read_to.get(partition)
+        if last is None:
+            return now
+        appended, read_at = last
+        return min(now, appended + (now - read_at))
 
     def watermark(self, now: float) -> float:
         """The slowest assigned partition's clock (what this worker knows the fleet up to)."""
@@ -328,7 +330,7 @@ def install(
             # LogAppendTime topic (type 1), else the producer's clock, which is never trusted.
             appended = message.timestamp if message.timestamp is not None else now
             arrived = min(now, appended) if message.timestamp_type == 1 else now
-            watches.read(message.partition, message.offset, arrived)
+            watches.read(message.partition, arrived, now)
             if isinstance(hb, Heartbeat):
                 stats.heartbeats += 1
                 for sig in watches.heartbeat(hb, message.partition, appended, arrived):
@@ -374,7 +376,6 @@ def install(
         actives = frozenset(tp.partition for tp in tps)
         if actives != watches.actives:
             watches.resync(actives, now)
-        watches.lagging({tp.partition: app.consumer.highwater(tp) for tp in tps})
         lag_s = now - watches.watermark(now)
         stats.watched, stats.heartbeat_lag_s = len(watches.mem), lag_s
         if (lag_s > BEHIND_S) != lagging[0]:

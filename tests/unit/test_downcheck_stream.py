@@ -26,16 +26,15 @@ def _watches(hosts: dict[str, int]) -> HostWatches:
     w = HostWatches(_scoped, {})
     w.ready_at = T0 - 100
     w.resync(frozenset(hosts.values()), T0)
-    for offset, (host, partition) in enumerate(sorted(hosts.items())):
-        w.read(partition, offset, T0)
+    for host, partition in sorted(hosts.items()):
+        w.read(partition, T0, T0)
         hb = Heartbeat(host, "eu", "b1", 1, T0, INTERVAL, "test")
         assert [s.kind for s in w.heartbeat(hb, partition, T0, T0)] == ["join"]
     return w
 
 
-def test_a_caught_up_worker_judges_silence_on_the_wall_clock() -> None:
-    w = _watches({"a": 0})
-    w.lagging({0: 1})  # read offset 0, highwater 1: nothing unread
+def test_a_worker_that_reads_nothing_judges_silence_on_the_wall_clock() -> None:
+    w = _watches({"a": 0})  # nothing more arrives on partition 0
     assert w.due(T0 + CFG.late * INTERVAL - 0.1) == []
     assert [s.kind for s in w.due(T0 + CFG.late * INTERVAL)] == ["late"]
     assert [s.kind for s in w.due(T0 + CFG.missed * INTERVAL)] == ["silent"]
@@ -43,20 +42,18 @@ def test_a_caught_up_worker_judges_silence_on_the_wall_clock() -> None:
 
 def test_a_worker_behind_on_a_partition_judges_it_on_how_far_it_has_read() -> None:
     w = _watches({"a": 0, "b": 1})
-    w.lagging({0: 500, 1: 2})  # partition 0 has 499 records unread; partition 1 is read up
     later = T0 + 10 * INTERVAL
-    assert w.clock(0, later) == T0 and w.clock(1, later) == later
-    assert w.watermark(later) == T0
+    # At ``later`` partition 0 is still being read, its last record appended at T0 + 1: it is
+    # 49 s behind. Partition 1 has had nothing to read since T0.
+    w.read(0, T0 + 1, later)
+    assert w.clock(0, later) == T0 + 1 and w.clock(1, later) == later
+    assert w.watermark(later) == T0 + 1
     assert [(s.host_id, s.kind) for s in w.due(later)] == [("b", "silent")]
-    w.read(0, 300, T0 + 2 * INTERVAL)  # it has read on, but "a" sent nothing meanwhile
-    w.lagging({0: 500, 1: 2})
+    # It reads on (records of other hosts); "a" sent nothing in them.
+    w.read(0, T0 + 2 * INTERVAL, later)
     assert [(s.host_id, s.kind) for s in w.due(later)] == [("a", "late")]
-
-
-def test_an_unknown_highwater_means_nothing_is_known_to_be_unread() -> None:
-    w = _watches({"a": 0})
-    w.lagging({0: None})
-    assert w.clock(0, T0 + 99) == T0 + 99
+    # Once nothing more is read, its clock runs on with the wall clock from there.
+    assert w.clock(0, later + 3) == T0 + 2 * INTERVAL + 3
 
 
 def test_the_correlator_runs_on_the_slowest_workers_clock() -> None:
