@@ -23,12 +23,16 @@ was ready: a worker that was away knows nothing of what arrived meanwhile.
 
 **A worker that falls behind must not page.** A beat's arrival is when the broker appended
 it (the heartbeat topic is ``LogAppendTime``), and each partition's deadlines are judged on
-that partition's clock: the append time of the last record read, advanced by the wall
-clock only while nothing is read. So a backlog delays decisions instead of turning the
-hosts it holds into silent ones (the consumer's highwater is no guide: it is only as fresh
-as the last fetch, and a starved worker fetches late). The correlator's clock is the slowest worker's
-(each worker's ticks carry its own). A worker's lag is in its stats line
-(``heartbeat_lag_s``) and logged when it passes :data:`BEHIND_S`.
+that partition's clock: how far the log is known. That is the append time of the last
+record read, or, once that record was the last one the consumer's latest fetch reported
+(its highwater), the time of that fetch: the log held nothing newer then. So a backlog
+delays decisions instead of turning the hosts it holds into silent ones, and so does a
+worker starved of CPU (its fetches stop, and so does its clock; running the clock on with
+the wall clock while "nothing is read" turned a busy machine's pauses into whole regions
+late at once). An idle partition's clock moves in steps of the consumer's long poll
+(Faust asks for 1.5 s). The correlator's clock is the slowest worker's (each worker's ticks
+carry its own). A worker's lag is in its stats line (``heartbeat_lag_s``) and logged when
+it passes :data:`BEHIND_S`.
 """
 
 from __future__ import annotations
@@ -109,6 +113,9 @@ def _watch_from(raw: bytes) -> tuple[HostWatch, int]:
 
 
 Scoped = Callable[[str, str, Mapping[str, str]], DownCheckSettings]
+# heartbeat partition -> (wall time of the consumer's latest fetch response for it, the
+# partition's highwater in that response), or None while unknown
+Fetched = Callable[[int], tuple[float, int] | None]
 
 
 def _stamped(alert: Alert) -> Alert:
@@ -121,36 +128,48 @@ def _stamped(alert: Alert) -> Alert:
 class HostWatches:
     """The watch stage's in-memory state for the assigned heartbeat partitions."""
 
-    def __init__(self, scoped: Scoped, table: Any) -> None:
+    def __init__(self, scoped: Scoped, table: Any, fetched: Fetched | None = None) -> None:
         self.scoped = scoped
         self.table = table
+        self.fetched = fetched or (lambda partition: None)
         self.mem: dict[str, Watched] = {}
         self.actives: frozenset[int] | None = None  # heartbeat partitions the mirror was built for
         self.ready_at = time.time()
         self.assigned_at = 0.0  # when the assignment last changed
-        # partition -> (broker append time, our wall time) of the last record read on it
-        self.read_to: dict[int, tuple[float, float]] = {}
+        # partition -> (broker append time, offset, our wall time) of the last record read on it
+        self.read_to: dict[int, tuple[float, int, float]] = {}
 
-    def read(self, partition: int, appended_at: float, now: float) -> None:
+    def read(self, partition: int, appended_at: float, offset: int, now: float) -> None:
         """Note how far the stream has read ``partition`` (every record, beat or not)."""
-        self.read_to[partition] = (appended_at, now)
+        self.read_to[partition] = (appended_at, offset, now)
 
     def clock(self, partition: int, now: float) -> float:
-        """The time ``partition``'s deadlines are judged at: how far it was read, plus idle time.
+        """The time ``partition``'s deadlines are judged at: how far its log is known.
 
         While records flow this is the append time of the one read last (the wall clock minus
-        the lag, whatever the consumer has fetched or not); while none come it runs on with
-        the wall clock, so silence is still seen when nothing arrives at all.
+        the lag). Once that record is the last the consumer's latest fetch reported, the log
+        is known to be empty up to that fetch, so the clock is the fetch's time. Nothing
+        fetched lately (a starved or stuck consumer), no progress. Without fetch reports (no
+        consumer to ask) it runs on with the wall clock from the last record read.
         """
+        seen = self.fetched(partition)
         last = self.read_to.get(partition)
         if last is None:
-            return now
-        appended, read_at = last
-        return min(now, appended + (now - read_at))
+            return now if seen is None else min(now, seen[0])
+        appended, offset, read_at = last
+        if seen is None:
+            return min(now, appended + (now - read_at))
+        fetched_at, highwater = seen
+        return min(now, max(appended, fetched_at) if offset + 1 >= highwater else appended)
 
-    def watermark(self, now: float) -> float:
-        """The slowest assigned partition's clock (what this worker knows the fleet up to)."""
-        return min((self.clock(p, now) for p in self.actives or ()), default=now)
+    def clocks(self, now: float) -> dict[int, float]:
+        """Every assigned partition's clock (one reading per tick serves all its uses)."""
+        return {p: self.clock(p, now) for p in self.actives or ()}
+
+    @staticmethod
+    def watermark(clocks: Mapping[int, float], now: float) -> float:
+        """The slowest partition's clock (what this worker knows the fleet up to)."""
+        return min(clocks.values(), default=now)
 
     def heartbeat(self, hb: Heartbeat, partition: int, produced_at: float, now: float) -> list[Signal]:
         """Apply one heartbeat (from its stream); saves to the table when something changed."""
@@ -213,10 +232,9 @@ class HostWatches:
                 watch = self._restored(raw, now)
                 self.mem[host_id] = Watched(watch, partition, self.scoped(host_id, watch.region, {}), now)
 
-    def due(self, now: float) -> list[Signal]:
-        """Late/silent signals owed at ``now`` on each partition's clock (given once; not saved)."""
+    def due(self, clocks: Mapping[int, float], now: float) -> list[Signal]:
+        """Late/silent signals owed on each partition's clock (given once; not saved)."""
         out = []
-        clocks = {p: self.clock(p, now) for p in self.read_to}
         for w in self.mem.values():
             sig = w.watch.due(clocks.get(w.partition, now), w.settings)
             if sig is not None:
@@ -293,6 +311,32 @@ class CorrelatorState:
         c.decisions.clear()
 
 
+def _fetch_reports(app: Any, topic: str) -> Fetched:
+    """Ask the worker's Kafka consumer what its latest fetch said of a heartbeat partition.
+
+    Faust does not pass these on, so this reaches into its consumer thread for the aiokafka
+    consumer (read from our loop: two plain attributes, read in the order that errs on the
+    side of "not caught up"). Anything unexpected answers None: the wall-clock fallback.
+    """
+    from aiokafka.structs import TopicPartition
+
+    def fetched(partition: int) -> tuple[float, int] | None:
+        try:
+            consumer = app.consumer._thread._ensure_consumer()
+            tp = TopicPartition(topic, partition)
+            # The timestamp is written after the highwater: reading it first can only pair it
+            # with a later (higher) highwater, never claim a fetch saw less than it did.
+            at_ms = consumer.last_poll_timestamp(tp)
+            highwater = consumer.highwater(tp)
+        except Exception:  # not started, rebalancing, or another Faust: no report
+            return None
+        if at_ms is None or highwater is None:
+            return None
+        return at_ms / 1000.0, int(highwater)
+
+    return fetched
+
+
 def install(
     app: Any,
     topics: Any,
@@ -307,7 +351,7 @@ def install(
     """Add the down-checker's agents, tables and timer to the worker's Faust app."""
     heartbeats_topic = app.topic(topics.heartbeats, **raw)
     downcheck_topic = app.topic(topics.downcheck, **raw)
-    watches = HostWatches(scoped, raw_table("beats"))
+    watches = HostWatches(scoped, raw_table("beats"), _fetch_reports(app, topics.heartbeats))
     state = CorrelatorState(scoped, raw_table("downcheck"), fired)
     worker_id = uuid.uuid4().hex[:12]
     lagging = [False]
@@ -330,7 +374,7 @@ def install(
             # LogAppendTime topic (type 1), else the producer's clock, which is never trusted.
             appended = message.timestamp if message.timestamp is not None else now
             arrived = min(now, appended) if message.timestamp_type == 1 else now
-            watches.read(message.partition, arrived, now)
+            watches.read(message.partition, arrived, message.offset, now)
             if isinstance(hb, Heartbeat):
                 stats.heartbeats += 1
                 for sig in watches.heartbeat(hb, message.partition, appended, arrived):
@@ -376,11 +420,12 @@ def install(
         actives = frozenset(tp.partition for tp in tps)
         if actives != watches.actives:
             watches.resync(actives, now)
-        lag_s = now - watches.watermark(now)
+        clocks = watches.clocks(now)
+        lag_s = now - watches.watermark(clocks, now)
         stats.watched, stats.heartbeat_lag_s = len(watches.mem), lag_s
         if (lag_s > BEHIND_S) != lagging[0]:
             lagging[0] = lag_s > BEHIND_S
             log.warning("event=%s lag_s=%.1f", "heartbeats_behind" if lagging[0] else "heartbeats_caught_up", lag_s)
-        for sig in watches.due(now):
+        for sig in watches.due(clocks, now):
             await send(signal_record(sig))
         await send(tick_record(worker_id, now - lag_s))

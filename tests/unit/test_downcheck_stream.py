@@ -21,23 +21,63 @@ def _scoped(host_id: str, region: str, labels: object) -> DownCheckSettings:
     return CFG
 
 
-def _watches(hosts: dict[str, int]) -> HostWatches:
-    """Hosts (id -> partition) that beat once at T0, the worker ready before that."""
-    w = HostWatches(_scoped, {})
+def _watches(hosts: dict[str, int], fetches: dict[int, tuple[float, int]] | None = None) -> HostWatches:
+    """Hosts (id -> partition) that beat once at T0 (offsets 0, 1, ... per partition), the
+    worker ready before that; ``fetches`` plays the consumer's latest fetch reports."""
+    w = HostWatches(_scoped, {}, None if fetches is None else fetches.get)
     w.ready_at = T0 - 100
     w.resync(frozenset(hosts.values()), T0)
+    offsets: dict[int, int] = {}
     for host, partition in sorted(hosts.items()):
-        w.read(partition, T0, T0)
+        offsets[partition] = offsets.get(partition, -1) + 1
+        w.read(partition, T0, offsets[partition], T0)
         hb = Heartbeat(host, "eu", "b1", 1, T0, INTERVAL, "test")
         assert [s.kind for s in w.heartbeat(hb, partition, T0, T0)] == ["join"]
     return w
 
 
-def test_a_worker_that_reads_nothing_judges_silence_on_the_wall_clock() -> None:
+def _due(w: HostWatches, now: float) -> list[Signal]:
+    return w.due(w.clocks(now), now)
+
+
+def test_without_fetch_reports_a_worker_that_reads_nothing_judges_silence_on_the_wall_clock() -> None:
     w = _watches({"a": 0})  # nothing more arrives on partition 0
-    assert w.due(T0 + CFG.late * INTERVAL - 0.1) == []
-    assert [s.kind for s in w.due(T0 + CFG.late * INTERVAL)] == ["late"]
-    assert [s.kind for s in w.due(T0 + CFG.missed * INTERVAL)] == ["silent"]
+    assert _due(w, T0 + CFG.late * INTERVAL - 0.1) == []
+    assert [s.kind for s in _due(w, T0 + CFG.late * INTERVAL)] == ["late"]
+    assert [s.kind for s in _due(w, T0 + CFG.missed * INTERVAL)] == ["silent"]
+
+
+def test_an_idle_partition_runs_on_with_the_consumers_fetches_that_find_nothing_new() -> None:
+    fetches = {0: (T0, 1)}  # the fetch at T0 ended the log at "a"'s beat (offset 0)
+    w = _watches({"a": 0}, fetches)
+    fetches[0] = (T0 + CFG.late * INTERVAL - 0.1, 1)
+    assert _due(w, T0 + 60) == []  # the clock is the last fetch's time, not the wall clock
+    fetches[0] = (T0 + CFG.late * INTERVAL, 1)
+    assert [s.kind for s in _due(w, T0 + 60)] == ["late"]
+    fetches[0] = (T0 + CFG.missed * INTERVAL, 1)
+    assert [s.kind for s in _due(w, T0 + 60)] == ["silent"]
+    assert w.clock(0, T0 + 1) == T0 + 1  # never ahead of the wall clock
+
+
+def test_a_worker_starved_of_cpu_stops_its_clock_instead_of_making_hosts_late() -> None:
+    # The busy machine's case: partition 1 fetched and read at T0 and then nothing, no
+    # fetch either, for a minute (the process was not scheduled). Its hosts are not late:
+    # nobody knows what the broker holds for them.
+    fetches = {0: (T0, 1), 1: (T0, 1)}
+    w = _watches({"a": 0, "b": 1}, fetches)
+    fetches[0] = (T0 + 60, 1)  # partition 0's fetches go on and find nothing
+    assert w.clocks(T0 + 60) == {0: T0 + 60, 1: T0}
+    assert [(s.host_id, s.kind) for s in _due(w, T0 + 60)] == [("a", "silent")]
+
+
+def test_a_partition_with_records_still_to_read_is_judged_on_the_last_one_read() -> None:
+    fetches = {0: (T0 + 40, 30)}  # the broker holds offsets up to 29; "a" at 0 was read
+    w = _watches({"a": 0}, fetches)
+    assert w.clock(0, T0 + 40) == T0
+    w.read(0, T0 + 2 * INTERVAL, 28, T0 + 41)  # other hosts' records, "a" not among them
+    assert [s.kind for s in _due(w, T0 + 41)] == ["late"]
+    w.read(0, T0 + 2 * INTERVAL + 1, 29, T0 + 41)  # the last record the fetch reported
+    assert w.clock(0, T0 + 41) == T0 + 40
 
 
 def test_a_worker_behind_on_a_partition_judges_it_on_how_far_it_has_read() -> None:
@@ -45,13 +85,13 @@ def test_a_worker_behind_on_a_partition_judges_it_on_how_far_it_has_read() -> No
     later = T0 + 10 * INTERVAL
     # At ``later`` partition 0 is still being read, its last record appended at T0 + 1: it is
     # 49 s behind. Partition 1 has had nothing to read since T0.
-    w.read(0, T0 + 1, later)
+    w.read(0, T0 + 1, 1, later)
     assert w.clock(0, later) == T0 + 1 and w.clock(1, later) == later
-    assert w.watermark(later) == T0 + 1
-    assert [(s.host_id, s.kind) for s in w.due(later)] == [("b", "silent")]
+    assert w.watermark(w.clocks(later), later) == T0 + 1
+    assert [(s.host_id, s.kind) for s in _due(w, later)] == [("b", "silent")]
     # It reads on (records of other hosts); "a" sent nothing in them.
-    w.read(0, T0 + 2 * INTERVAL, later)
-    assert [(s.host_id, s.kind) for s in w.due(later)] == [("a", "late")]
+    w.read(0, T0 + 2 * INTERVAL, 2, later)
+    assert [(s.host_id, s.kind) for s in _due(w, later)] == [("a", "late")]
     # Once nothing more is read, its clock runs on with the wall clock from there.
     assert w.clock(0, later + 3) == T0 + 2 * INTERVAL + 3
 
@@ -96,8 +136,8 @@ def test_a_host_taken_over_in_a_rebalance_counts_its_silence_from_the_handover()
     second.ready_at = T0 - 100
     handover = T0 + 50
     second.resync(frozenset({0}), handover)
-    assert second.due(handover + CFG.late * INTERVAL - 0.1) == []
-    assert [s.kind for s in second.due(handover + CFG.missed * INTERVAL)] == ["silent"]
+    assert _due(second, handover + CFG.late * INTERVAL - 0.1) == []
+    assert [s.kind for s in _due(second, handover + CFG.missed * INTERVAL)] == ["silent"]
     # ... and the next beat reports it back, whatever the correlator last heard.
     hb = Heartbeat("a", "eu", "b1", 11, T0 + 50, INTERVAL, "test")
     assert [s.kind for s in second.heartbeat(hb, 0, handover + 1, handover + 1)] == ["back"]
