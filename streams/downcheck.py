@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -64,10 +65,13 @@ log = logging.getLogger(__name__)
 # timeouts ago: a new consumer group reads the topic from the start, and a host last heard
 # of yesterday is history, not a host to watch (and page) now.
 STALE_FIRST_BEAT_TIMEOUTS = 2.0
-# Unchanged hosts are saved at most this often (their sequence number, for continuity checks
-# after a restart); every change of what the correlator was told is saved at once.
+# Unchanged hosts are saved once in this period (their sequence number, for continuity checks
+# after a restart), each at its own offset in it; every change of what the correlator was
+# told is saved at once.
 SAVE_EVERY_S = 60.0
 TICK_S = 0.5
+# Signals per down-check record at most (a record of this many is about 100 KB).
+BATCH_MAX = 500
 # Reading heartbeats this far behind the broker is worth a line in the log (decisions wait).
 BEHIND_S = 10.0
 
@@ -75,15 +79,24 @@ BEHIND_S = 10.0
 # -- the down-check topic's records (internal to the workers; one definition) ----------------
 
 
-def signal_record(sig: Signal) -> bytes:
+def signal_body(sig: Signal) -> dict[str, Any]:
     body = asdict(sig)
     body["t"] = "signal"
     body["labels"] = dict(sig.labels)
-    return orjson.dumps(body)
+    return body
 
 
-def probe_record(witness: str, target: str, ok: bool) -> bytes:
-    return orjson.dumps({"t": "probe", "witness": witness, "target": target, "ok": ok})
+def signal_record(sig: Signal) -> bytes:
+    return orjson.dumps(signal_body(sig))
+
+
+def probe_body(witness: str, target: str, ok: bool) -> dict[str, Any]:
+    return {"t": "probe", "witness": witness, "target": target, "ok": ok}
+
+
+def batch_record(items: list[dict[str, Any]]) -> bytes:
+    """Signals and probes in one record, applied in order (what a worker sends per tick)."""
+    return orjson.dumps({"t": "batch", "items": items})
 
 
 def tick_record(worker: str, now: float) -> bytes:
@@ -116,6 +129,13 @@ Scoped = Callable[[str, str, Mapping[str, str]], DownCheckSettings]
 # heartbeat partition -> (wall time of the consumer's latest fetch response for it, the
 # partition's highwater in that response), or None while unknown
 Fetched = Callable[[int], tuple[float, int] | None]
+
+
+def _save_slot(host_id: str, t: float) -> int:
+    """Which of ``host_id``'s save periods ``t`` falls in. Each host's periods start at its
+    own offset: a fleet met all at once (a fresh worker, a handover) would otherwise come due
+    in the same few seconds every period, thousands of table writes at once (a lag spike)."""
+    return int(t / SAVE_EVERY_S + (zlib.crc32(host_id.encode()) & 0xFFFF) / 0x10000)
 
 
 def _stamped(alert: Alert) -> Alert:
@@ -198,7 +218,7 @@ class HostWatches:
             w.watch.region = hb.region
             w.settings = self.scoped(hb.host_id, hb.region, hb.labels)
             signals.insert(0, Signal("join", hb.host_id, hb.region, now, labels=dict(hb.labels)))
-        if signals or now - w.saved_at >= SAVE_EVERY_S:
+        if signals or _save_slot(hb.host_id, now) != _save_slot(hb.host_id, w.saved_at):
             self._save(w, now)
         return signals
 
@@ -284,16 +304,23 @@ class CorrelatorState:
                 return []  # one decision round per half interval is enough
             self.last_tick = fleet_now
             notices = c.tick(fleet_now)
-        elif kind == "signal":
-            fields = {k: v for k, v in body.items() if k != "t"}
-            notices = c.signal(Signal(**fields))
-        elif kind == "probe":
-            c.probe(str(body["witness"]), str(body["target"]), bool(body["ok"]), now)
-            notices = []
+        elif kind == "batch":
+            notices = [n for item in body["items"] for n in self._item(c, item, now)]
         else:
-            raise KeyError(f"unknown down-check record {kind!r}")
+            notices = self._item(c, body, now)
         self.save()
         return notices
+
+    @staticmethod
+    def _item(c: Correlator, body: dict[str, Any], now: float) -> list[Notice]:
+        kind = body.get("t")
+        if kind == "signal":
+            fields = {k: v for k, v in body.items() if k != "t"}
+            return c.signal(Signal(**fields))
+        if kind == "probe":
+            c.probe(str(body["witness"]), str(body["target"]), bool(body["ok"]), now)
+            return []
+        raise KeyError(f"unknown down-check record {kind!r}")
 
     def save(self) -> None:
         c = self.correlator
@@ -356,8 +383,24 @@ def install(
     worker_id = uuid.uuid4().hex[:12]
     lagging = [False]
 
+    # Signals and probes wait here for the next tick and go out as one record: a fresh worker
+    # meets every host at once (15,000 joins), a healed partition brings thousands back, and
+    # one down-check record per signal made each of those a burst of lag.
+    outbox: list[dict[str, Any]] = []
+
     async def send(value: bytes) -> None:
         await downcheck_topic.send(key=DOWNCHECK_KEY, value=value)
+
+    async def post(item: dict[str, Any]) -> None:
+        outbox.append(item)
+        if len(outbox) >= BATCH_MAX:
+            await flush()
+
+    async def flush() -> None:
+        if outbox:
+            items = outbox[:]
+            outbox.clear()
+            await send(batch_record(items))
 
     @app.agent(heartbeats_topic)
     async def watch(stream: Any) -> None:
@@ -378,9 +421,9 @@ def install(
             if isinstance(hb, Heartbeat):
                 stats.heartbeats += 1
                 for sig in watches.heartbeat(hb, message.partition, appended, arrived):
-                    await send(signal_record(sig))
+                    await post(signal_body(sig))
             elif isinstance(hb, PeerProbe):
-                await send(probe_record(hb.host_id, hb.target, hb.ok))
+                await post(probe_body(hb.host_id, hb.target, hb.ok))
 
     @app.agent(downcheck_topic)
     async def correlate(stream: Any) -> None:
@@ -427,5 +470,6 @@ def install(
             lagging[0] = lag_s > BEHIND_S
             log.warning("event=%s lag_s=%.1f", "heartbeats_behind" if lagging[0] else "heartbeats_caught_up", lag_s)
         for sig in watches.due(clocks, now):
-            await send(signal_record(sig))
+            outbox.append(signal_body(sig))
+        await flush()  # before the tick: the correlator judges at the tick what came before it
         await send(tick_record(worker_id, now - lag_s))

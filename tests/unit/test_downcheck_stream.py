@@ -10,7 +10,16 @@ import orjson
 
 from collector.contract import Heartbeat
 from policies.downcheck import DownCheckSettings, Signal
-from streams.downcheck import CorrelatorState, HostWatches, signal_record, tick_record
+from streams.downcheck import (
+    SAVE_EVERY_S,
+    CorrelatorState,
+    HostWatches,
+    batch_record,
+    probe_body,
+    signal_body,
+    signal_record,
+    tick_record,
+)
 
 CFG = DownCheckSettings()  # missed 3, late 1.5
 INTERVAL = 5.0
@@ -141,3 +150,51 @@ def test_a_host_taken_over_in_a_rebalance_counts_its_silence_from_the_handover()
     # ... and the next beat reports it back, whatever the correlator last heard.
     hb = Heartbeat("a", "eu", "b1", 11, T0 + 50, INTERVAL, "test")
     assert [s.kind for s in second.heartbeat(hb, 0, handover + 1, handover + 1)] == ["back"]
+
+
+def test_a_batch_of_signals_is_applied_in_order_like_the_same_signals_one_by_one() -> None:
+    signals = [*(_join(f"h{i}") for i in range(6)), _silent("h0", T0 + 20)]
+    one_by_one = CorrelatorState(_scoped, {}, {})
+    for sig in signals:
+        one_by_one.apply(orjson.loads(signal_record(sig)), T0 + 20)
+    batched = CorrelatorState(_scoped, {}, {})
+    items = [signal_body(sig) for sig in signals] + [probe_body("h1", "h0", False)]
+    assert batched.apply(orjson.loads(batch_record(items)), T0 + 20) == []
+    assert batched.table == one_by_one.table and len(batched.table) == 6
+    assert batched.correlator.pending == {"h0"} and batched.correlator.probes["h0"]["h1"].ok is False
+    for state in (one_by_one, batched):
+        state.apply(orjson.loads(tick_record("w1", T0 + 21)), T0 + 21)
+    assert batched.correlator.hosts["h0"].status == one_by_one.correlator.hosts["h0"].status == "down"
+
+
+class _CountingTable(dict[bytes, bytes]):
+    """A table that counts its writes per key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: dict[bytes, int] = {}
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.writes[key] = self.writes.get(key, 0) + 1
+        super().__setitem__(key, value)
+
+
+def test_hosts_met_at_once_are_saved_once_a_period_each_at_its_own_time() -> None:
+    table = _CountingTable()
+    w = HostWatches(_scoped, table)
+    w.ready_at = T0 - 100
+    w.resync(frozenset({0}), T0)
+    hosts = [f"h{i}" for i in range(1000)]
+    per_window: dict[int, int] = {}
+    for beat in range(int(SAVE_EVERY_S / INTERVAL) * 2 + 1):  # every host beats for two periods
+        now = T0 + beat * INTERVAL
+        before = sum(table.writes.values())
+        for seq, host in enumerate(hosts):
+            w.heartbeat(Heartbeat(host, "eu", "b1", beat + 1, now, INTERVAL, "test"), 0, now, now + seq * 1e-4)
+        per_window[beat] = sum(table.writes.values()) - before
+    assert per_window[0] == len(hosts)  # each one saved when first seen
+    # ... then once in each period, spread over it: no interval holds more than a few times
+    # the fair share (about 1000 / 12 per 5 s interval), none of them all of it.
+    assert all(n == 3 for n in table.writes.values()), sorted(set(table.writes.values()))
+    fair = len(hosts) * INTERVAL / SAVE_EVERY_S
+    assert max(per_window[b] for b in range(1, len(per_window))) < 2 * fair, per_window
