@@ -44,6 +44,7 @@ import psutil
 from collector.contract import Topics
 from collector.kafka_io import ensure_all_topics
 from fleetpulse.alerts import read_alerts
+from fleetpulse.cli import worker_args
 from fleetpulse.score import Report, score
 from fleetpulse.simulate import Scenario, load_scenario, run_simulation
 
@@ -81,24 +82,13 @@ def _policy(sc: Scenario) -> str:
 def _start_worker(bootstrap: str, topics: Topics, group: str, policy: Path, home: Path, partitions: int) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     log = home / "worker.log"
+    # The default session timeout (30 s): a CPU-starved worker must not be voted out.
     cmd = [
         sys.executable,
         "-m",
         "fleetpulse.cli",
-        "worker",
-        "--bootstrap",
-        bootstrap,
-        "--topic-prefix",
-        topics.prefix,
-        "--app-id",
-        group,
-        "--policy",
-        str(policy),
-        "--home",
-        str(home),
-        "--partitions",
-        str(partitions),
-    ]  # the default session timeout (30 s): a CPU-starved worker must not be voted out
+        *worker_args(bootstrap, topics.prefix, group, policy, home, partitions),
+    ]
     with open(log, "wb") as out:
         subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return log

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from collector.contract import MetricBatch, Topics, encode
+from fleetpulse.cli import worker_args
 from policies.engine import Evaluator, HostState, Series, StateCache
 from policies.model import MetricRule, Notify, PolicySet, Selector, Threshold
 
@@ -275,21 +276,7 @@ def _drain(bootstrap: str, topics: Topics, policy: Path, home: Path, run: int, t
         sys.executable,
         "-m",
         "fleetpulse.cli",
-        "--log-level",
-        "warning",
-        "worker",
-        "--bootstrap",
-        bootstrap,
-        "--topic-prefix",
-        topics.prefix,
-        "--app-id",
-        group,
-        "--policy",
-        str(policy),
-        "--home",
-        str(home),
-        "--partitions",
-        str(partitions),
+        *worker_args(bootstrap, topics.prefix, group, policy, home, partitions, log_level="warning"),
     ]
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)

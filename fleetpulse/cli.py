@@ -156,6 +156,35 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker_args(
+    bootstrap: str,
+    topic_prefix: str,
+    app_id: str,
+    policy: Path | None,
+    home: Path,
+    partitions: int,
+    session_timeout_s: float | None = None,
+    log_level: str | None = None,
+) -> list[str]:
+    """The ``fleetpulse`` arguments that start a worker (one definition, for tests and benchmarks)."""
+    return [
+        *(["--log-level", log_level] if log_level else []),
+        "worker",
+        "--bootstrap",
+        bootstrap,
+        "--topic-prefix",
+        topic_prefix,
+        "--app-id",
+        app_id,
+        *(["--policy", str(policy)] if policy is not None else []),
+        "--home",
+        str(home),
+        "--partitions",
+        str(partitions),
+        *(["--session-timeout", f"{session_timeout_s:g}"] if session_timeout_s is not None else []),
+    ]
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from policies.loader import PolicyError, load_policy_path
     from policies.model import PolicySet

@@ -138,13 +138,19 @@ class HostWatch:
         return self.arrived + k * self.interval_s
 
     def due(self, now: float, settings: DownCheckSettings) -> Signal | None:
-        """The late/silent signal owed at ``now``, if any (each is given once)."""
-        if self.told == "silent" or now < self.deadline(settings):
+        """The late/silent signal owed at ``now``, if any (each is given once).
+
+        It is dated at the deadline it marks, not when it was noticed (the next tick, on a
+        clock that moves in steps): the grace before a page counts from the silence itself.
+        """
+        deadline = self.deadline(settings)
+        if self.told == "silent" or now < deadline:
             return None
         self.told = "late" if self.told == "up" else "silent"
-        if self.told == "late" and now >= self.arrived + settings.missed * self.interval_s:
-            self.told = "silent"  # the worker was away for both deadlines: say the stronger one
-        return Signal(self.told, self.host_id, self.region, now)
+        silent_at = self.arrived + settings.missed * self.interval_s
+        if self.told == "late" and now >= silent_at:
+            self.told, deadline = "silent", silent_at  # the worker was away for both: say the stronger
+        return Signal(self.told, self.host_id, self.region, deadline)
 
 
 HostStatus = Literal["up", "late", "silent", "down", "unreachable", "ingest", "path_broken", "unknown"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from collector.contract import Alert, Topics, decode_as
+from fleetpulse.cli import worker_args
 from sinks.writer import Sink
 
 WAIT_S = 120.0
@@ -55,22 +56,8 @@ class Proc:
 
 
 def worker(bootstrap: str, topics: Topics, app_id: str, policy: Path | None, home: Path, name: str = "worker") -> Proc:
-    args = [
-        "worker",
-        "--bootstrap",
-        bootstrap,
-        "--topic-prefix",
-        topics.prefix,
-        "--app-id",
-        app_id,
-        *(["--policy", str(policy)] if policy is not None else []),
-        "--home",
-        str(home),
-        "--partitions",
-        "2",
-        "--session-timeout",  # the broker's minimum: a restarted worker resumes sooner
-        "6",
-    ]
+    # The broker's minimum session timeout: a restarted worker resumes sooner.
+    args = worker_args(bootstrap, topics.prefix, app_id, policy, home, partitions=2, session_timeout_s=6)
     return Proc(name, args, home).start()
 
 

@@ -327,7 +327,22 @@ def test_a_worker_away_past_both_deadlines_reports_silent_directly() -> None:
     cfg = DownCheckSettings()
     watch, _ = HostWatch.first("h", "eu", "b1", 1, 5.0, INTERVAL, 1000.0)
     sig = watch.due(1100.0, cfg)
-    assert sig is not None and sig.kind == "silent"
+    assert sig is not None and sig.kind == "silent" and sig.at == 1000.0 + cfg.missed * INTERVAL
+
+
+def test_a_silence_noticed_late_is_dated_at_its_deadline_and_its_grace_counts_from_there() -> None:
+    cfg = DownCheckSettings()
+    watch, _ = HostWatch.first("h", "eu", "b1", 1, 5.0, INTERVAL, 1000.0)
+    late = watch.due(1000.0 + cfg.late * INTERVAL + 0.4, cfg)  # the next tick, 0.4 s on
+    silent = watch.due(1000.0 + cfg.missed * INTERVAL + 0.4, cfg)
+    assert late is not None and late.at == 1000.0 + cfg.late * INTERVAL
+    assert silent is not None and silent.at == 1000.0 + cfg.missed * INTERVAL
+    c = Correlator(cfg)
+    for i in range(6):  # a healthy region of six
+        c.signal(Signal("join", f"h{i}" if i else "h", "eu", 1000.0))
+    c.signal(silent)
+    assert c.tick(silent.at + cfg.grace_s - 0.1) == []
+    assert [n.kind for n in c.tick(silent.at + cfg.grace_s)] == ["host_down"]
 
 
 @pytest.mark.parametrize(
