@@ -230,10 +230,17 @@ class Sender:
                     self.wakeup.clear()
                     await self.wakeup.wait()
                     continue
-                delivered = await self._send(producer, batch, stop)
+                delivered, refused = await self._send(producer, batch, stop)
                 if delivered:
                     self.spool.ack(batch[delivered - 1])
                     self.counters.sent += delivered
+                if refused:
+                    # A batch the broker refused (e.g. no leader yet after a restart) leaves a
+                    # hole in the idempotent producer's sequence; every later batch is then
+                    # OutOfOrderSequenceNumber for good. A new producer starts a new sequence,
+                    # and the refused records, still spooled, go out again in order.
+                    await _close_quietly(producer)
+                    producer = None
                 if delivered < len(batch):
                     await sleep_unless(stop, delay_s)
                     delay_s = min(delay_s * 2, 30.0)
@@ -246,8 +253,11 @@ class Sender:
             if producer is not None:
                 await _close_quietly(producer)
 
-    async def _send(self, producer: AIOKafkaProducer, batch: list[SpooledRecord], stop: asyncio.Event) -> int:
-        """Send a batch; returns how many records, from the start, the broker confirmed.
+    async def _send(
+        self, producer: AIOKafkaProducer, batch: list[SpooledRecord], stop: asyncio.Event
+    ) -> tuple[int, bool]:
+        """Send a batch; returns how many records, from the start, the broker confirmed, and
+        whether one was refused (failed, not merely slow).
 
         The producer retries by itself while the broker is away, so a batch may simply take
         long: it is never abandoned and re-sent (that would duplicate), only reported.
@@ -271,9 +281,13 @@ class Sender:
             error = fut.exception()
             if error is not None:
                 self._down(error)
-                break
+                # Retrieve the rest: their errors are this one's consequence, not news.
+                for rest in futures:
+                    if rest.done() and not rest.cancelled():
+                        rest.exception()
+                return confirmed, True
             confirmed += 1
-        return confirmed
+        return confirmed, False
 
     def _down(self, exc: BaseException) -> None:
         self.counters.send_failures += 1
