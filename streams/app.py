@@ -52,6 +52,7 @@ from policies.loader import PolicyError, load_policy_texts
 from policies.model import PolicySet
 from policies.suppress import Suppressor, alert_labels
 from streams import downcheck as streams_downcheck
+from streams.consumer import App as FleetApp
 from streams.control_feed import ControlFeed
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ class PolicyHolder:
 
 def create_app(settings: WorkerSettings, holder: PolicyHolder | None = None) -> tuple[faust.App, WorkerStats]:
     """Build the Faust app with its agents, tables and stats timer."""
-    app = faust.App(
+    app = FleetApp(
         settings.app_id,
         broker=broker_urls(settings.bootstrap),
         store="memory://",

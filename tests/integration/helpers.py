@@ -80,7 +80,8 @@ def collect_alerts(
 ) -> list[Alert]:
     """Read the alert topic from the beginning until ``until(alerts)`` holds.
 
-    Fails fast, with the process's log, if a watched process exits meanwhile.
+    Fails fast, with the process's log, if a watched process exits meanwhile; a timeout
+    carries the watched processes' logs too.
     """
 
     async def run() -> list[Alert]:
@@ -98,7 +99,8 @@ def collect_alerts(
         try:
             while not until(alerts):
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"timed out after {timeout_s:.0f}s; alerts so far: {alerts}")
+                    logs = "".join(f"\n--- {p.name} log:\n{p.log()[-6000:]}" for p in watch or [])
+                    raise AssertionError(f"timed out after {timeout_s:.0f}s; alerts so far: {alerts}{logs}")
                 for p in watch or []:
                     if not p.alive():
                         raise AssertionError(f"{p.name} exited early; its log:\n{p.log()[-4000:]}")
