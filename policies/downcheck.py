@@ -221,6 +221,8 @@ class Correlator:
     stale: dict[str, int] = field(default_factory=dict)  # region -> hosts not up (kept, never counted)
     decisions: list[Decision] = field(default_factory=list)
     dirty: set[str] = field(default_factory=set)  # hosts changed since the caller last saved them
+    # When the last ingest outage ended. Not saved: after a restart, regions are judged at once.
+    ingest_ended: float | None = None
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -339,6 +341,7 @@ class Correlator:
             return []
         if fp in self.open:
             self._release("ingest", now)
+            self.ingest_ended = now
             return [self._resolve(fp, now, "heartbeats arrive again from most regions")]
         return []
 
@@ -352,6 +355,10 @@ class Correlator:
         # Late hosts count for health, but only a silent one raises it: a slow region is not cut off.
         if self._out(region) and stale >= 2 and any(self.hosts[h].region == region for h in self.pending):
             if fp in self.open:
+                return []
+            if self.ingest_ended is not None and now < self.ingest_ended + cfg.grace_s:
+                # Its hosts' silence began under the ingest outage, and regions catch up at their
+                # own pace once it ends: like each released host, the region gets a fresh grace.
                 return []
             if small:
                 reason = (

@@ -13,6 +13,7 @@ The repair seeks such partitions to their beginning, which is what the offset-re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.types import TP
+
+log = logging.getLogger(__name__)
 
 
 def never_committed(committed: Mapping[TP, int | None], changelogs: set[str]) -> list[TP]:
@@ -33,6 +36,9 @@ class _ConsumerThread(AIOKafkaConsumerThread):
         if self.app.conf.consumer_auto_offset_reset == "earliest":
             fresh: Sequence[TP] = never_committed(committed, set(self.app.tables.changelog_topics))
             if fresh:
+                log.info(
+                    "event=reread_uncommitted partitions=%s", ",".join(f"{tp.topic}:{tp.partition}" for tp in fresh)
+                )
                 await self.seek_to_beginning(*fresh)
         return committed
 

@@ -187,6 +187,32 @@ def test_a_crash_during_an_ingest_outage_is_reported_after_it() -> None:
     assert len(fleet.fired("ingest_outage")) == 1
 
 
+def test_a_region_catching_up_a_moment_after_an_ingest_outage_is_not_called_unreachable() -> None:
+    fleet = _fleet()
+    fleet.cut.update(h.host_id for h in fleet.hosts)
+    fleet.run(40)
+    fleet.cut = {h.host_id for h in fleet.hosts if h.region == "ap"}  # two regions are back first
+    fleet.run(TICK)
+    fleet.cut.clear()
+    fleet.run(30)
+    assert [(n.kind, n.state) for n in fleet.notices] == [("ingest_outage", "firing"), ("ingest_outage", "resolved")]
+
+
+def test_a_region_still_cut_off_after_an_ingest_outage_is_one_region_alert_after_the_grace() -> None:
+    fleet = _fleet()
+    fleet.cut.update(h.host_id for h in fleet.hosts)
+    fleet.run(40)
+    fleet.cut = {h.host_id for h in fleet.hosts if h.region == "ap"}
+    fleet.run(30)
+    assert [(n.kind, n.state, n.region) for n in fleet.notices] == [
+        ("ingest_outage", "firing", ""),
+        ("ingest_outage", "resolved", ""),
+        ("region_unreachable", "firing", "ap"),
+    ]
+    resolved, region = fleet.notices[1], fleet.notices[2]
+    assert region.at >= resolved.at + fleet.cfg.grace_s
+
+
 def test_a_silent_host_a_witness_still_reaches_is_alive_with_a_broken_path() -> None:
     fleet = _fleet()
     fleet.correlator.probe("eu-01", "us-02", True, fleet.now)
