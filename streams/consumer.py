@@ -14,7 +14,7 @@ The repair seeks such partitions to their beginning, which is what the offset-re
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -34,7 +34,7 @@ class _ConsumerThread(AIOKafkaConsumerThread):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed: Mapping[TP, int] = await super().seek_to_committed()
         if self.app.conf.consumer_auto_offset_reset == "earliest":
-            fresh: Sequence[TP] = never_committed(committed, set(self.app.tables.changelog_topics))
+            fresh = never_committed(committed, set(self.app.tables.changelog_topics))
             if fresh:
                 log.info(
                     "event=reread_uncommitted partitions=%s", ",".join(f"{tp.topic}:{tp.partition}" for tp in fresh)
@@ -51,12 +51,8 @@ class _Consumer(FaustConsumer):
 class App(faust.App):
     """``faust.App`` whose consumer re-reads never-committed partitions after a stopped flow."""
 
-    def _new_consumer(self) -> Any:
-        return _Consumer(
-            self.transport,
-            callback=self.topics.on_message,
-            loop=self.loop,
-            on_partitions_revoked=self._on_partitions_revoked,
-            on_partitions_assigned=self._on_partitions_assigned,
-            beacon=self.beacon,
-        )
+    def _new_transport(self) -> Any:
+        transport = super()._new_transport()
+        # Faust builds the consumer through its transport's class; replacing it here keeps Faust's wiring.
+        transport.Consumer = _Consumer  # type: ignore[misc]
+        return transport
