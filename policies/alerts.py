@@ -114,6 +114,7 @@ def downcheck_alert(notice: downcheck.Notice, started_at: float) -> Alert:
         event_id=short_hash(notice.fingerprint, transition, severity, repr(started), repr(at), size=12),
         kind="downcheck",
         transition=transition,
+        labels={"group": notice.group} if notice.group else {},
     )
 
 
@@ -130,4 +131,5 @@ def downcheck_notice(alert: Alert) -> downcheck.Notice | None:
         alert.summary,
         page=alert.severity == "critical",
         value=alert.value,
+        group=alert.labels.get("group", ""),
     )

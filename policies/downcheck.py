@@ -42,6 +42,12 @@ class DownCheckSettings:
     ingest_share: float = 0.6  # this share of regions out together => ingest outage
     flap_window_s: float = 300.0  # at most one host_down page per host per window
     witness_max_age_s: float = 60.0  # an unchanged witness state is trusted this long
+    # Topology labels whose groups can fail together, broadest first ("region" is the host's
+    # region; a label a host lacks puts it in no group of that label). Fleet-wide: read from
+    # the default settings, not per scope. Values must name one group across the fleet.
+    correlate_by: tuple[str, ...] = ("region", "zone", "rack")
+    group_share: float = 0.5  # this share of a label group stopped together => group unreachable
+    min_group_hosts: int = 5  # below this, a label group's shared silence is unknown, not a cut
 
     def problems(self) -> list[str]:
         """What is inconsistent, in words an operator can act on (empty when fine)."""
@@ -53,12 +59,17 @@ class DownCheckSettings:
                 f"'late' must be at least 1 and below missed - 1 ({self.missed - 1:g}) so a partition is seen"
                 f" before its first host is silent, got {self.late:g}"
             )
-        for name in ("region_share", "ingest_share"):
+        for name in ("region_share", "ingest_share", "group_share"):
             share = getattr(self, name)
             if not 0 < share <= 1:
                 out.append(f"{name!r} must be in (0, 1], got {share:g}")
-        if self.min_region_hosts < 2:
-            out.append(f"'min_region_hosts' must be at least 2, got {self.min_region_hosts}")
+        for name in ("min_region_hosts", "min_group_hosts"):
+            if getattr(self, name) < 2:
+                out.append(f"{name!r} must be at least 2, got {getattr(self, name)}")
+        if not self.correlate_by or len(set(self.correlate_by)) != len(self.correlate_by):
+            out.append(f"'correlate_by' must list distinct label names, got {list(self.correlate_by)}")
+        elif not all(isinstance(label, str) and label for label in self.correlate_by):
+            out.append(f"'correlate_by' must list label names, got {list(self.correlate_by)}")
         if self.grace_s < 0 or self.flap_window_s < 0:
             out.append("'grace' and 'flap_window' cannot be negative")
         return out
@@ -75,7 +86,9 @@ class Signal:
     reason: BackReason = ""
     downtime_s: float = 0.0  # estimated, for ``rebooted`` and ``stalled``
     boot_id: str = ""
-    labels: Mapping[str, str] = field(default_factory=dict)  # on ``join``: for scoped settings
+    labels: Mapping[str, str] = field(default_factory=dict)  # on ``join``: for scoped settings and groups
+    interval_s: float = 0.0  # the host's heartbeat interval (0: unknown)
+    last_at: float = 0.0  # on ``late``/``silent``: the last arrival (worker clock) the deadline counts from
 
 
 @dataclass
@@ -105,7 +118,9 @@ class HostWatch:
     ) -> tuple[HostWatch, Signal]:
         """A host never seen before: watch it and tell the correlator it joined."""
         watch = cls(host_id, region, boot_id, seq, sent_at, interval_s, now)
-        return watch, Signal("join", host_id, region, now, boot_id=boot_id, labels=dict(labels or {}))
+        return watch, Signal(
+            "join", host_id, region, now, boot_id=boot_id, labels=dict(labels or {}), interval_s=interval_s, last_at=now
+        )
 
     def observe(self, boot_id: str, seq: int, sent_at: float, interval_s: float, now: float) -> list[Signal]:
         """A heartbeat arrived at ``now``; returns what changed (often nothing)."""
@@ -115,7 +130,9 @@ class HostWatch:
         if boot_id != self.boot_id:
             # Both times are this host's clock, so its skew cancels out.
             downtime = max(0.0, sent_at - self.sent_at - self.interval_s)
-            signals.append(Signal("back", self.host_id, self.region, now, "rebooted", downtime, boot_id))
+            signals.append(
+                Signal("back", self.host_id, self.region, now, "rebooted", downtime, boot_id, interval_s=interval_s)
+            )
         elif self.told != "up":
             # The next sequence number proves nothing was lost, but only a beat made on schedule
             # (a spooled one, replayed) proves the host was running meanwhile: one made long after
@@ -127,7 +144,9 @@ class HostWatch:
                 on_schedule = made_after < 2 * max(self.interval_s, interval_s)
                 reason = "continuous" if on_schedule else "stalled"
                 stalled_s = 0.0 if on_schedule else max(0.0, made_after - self.interval_s)
-            signals.append(Signal("back", self.host_id, self.region, now, reason, stalled_s, boot_id))
+            signals.append(
+                Signal("back", self.host_id, self.region, now, reason, stalled_s, boot_id, interval_s=interval_s)
+            )
         self.boot_id, self.seq, self.sent_at, self.interval_s, self.arrived = boot_id, seq, sent_at, interval_s, now
         self.told = "up"
         return signals
@@ -150,14 +169,25 @@ class HostWatch:
         silent_at = self.arrived + settings.missed * self.interval_s
         if self.told == "late" and now >= silent_at:
             self.told, deadline = "silent", silent_at  # the worker was away for both: say the stronger
-        return Signal(self.told, self.host_id, self.region, deadline)
+        return Signal(self.told, self.host_id, self.region, deadline, interval_s=self.interval_s, last_at=self.arrived)
 
 
 HostStatus = Literal["up", "late", "silent", "down", "unreachable", "ingest", "path_broken", "unknown"]
 NoticeKind = Literal[
-    "host_down", "host_rebooted", "host_flapping", "region_unreachable", "region_unknown", "ingest_outage"
+    "host_down",
+    "host_rebooted",
+    "host_flapping",
+    "region_unreachable",
+    "region_unknown",
+    "group_unreachable",
+    "group_unknown",
+    "ingest_outage",
 ]
 NOTICE_KINDS: tuple[str, ...] = NoticeKind.__args__  # type: ignore[attr-defined]
+BLANKET_KINDS = frozenset({"region_unreachable", "region_unknown", "group_unreachable", "group_unknown"})
+INGEST = "ingest_outage:fleet"
+# Statuses a blanket (or the wait for one) holds a silent host in; released when it lifts.
+_HELD: frozenset[str] = frozenset({"late", "silent", "unreachable", "unknown", "ingest"})
 
 
 @dataclass(frozen=True)
@@ -171,11 +201,21 @@ class Notice:
     at: float
     reason: str
     page: bool = True
-    value: float = 0.0  # silent hosts for region/ingest alerts, downtime for reboots
+    value: float = 0.0  # silent hosts for region/group/ingest alerts, downtime for reboots
+    group: str = ""  # ``label=value`` of a group alert (``zone=us-east-1a``)
 
     @property
     def fingerprint(self) -> str:
+        if self.group:
+            return f"{self.kind}:{self.group}"
         return f"{self.kind}:{self.host_id or self.region or 'fleet'}"
+
+    @property
+    def blanket_group(self) -> str:
+        """The group key (``region=eu``, ``zone=eu-1a``) a region or group alert covers, else ``""``."""
+        if self.kind in ("region_unreachable", "region_unknown"):
+            return f"region={self.region}"
+        return self.group if self.kind in BLANKET_KINDS else ""
 
 
 @dataclass(frozen=True)
@@ -194,8 +234,12 @@ class _Host:
     region: str
     labels: Mapping[str, str] = field(default_factory=dict)
     status: HostStatus = "up"
-    since: float = 0.0  # when the current status began (silence onset for pending ones)
+    since: float = 0.0  # when the current status began; for pending hosts, when judging may start
     last_page: float | None = None
+    interval_s: float = 0.0
+    last_at: float = 0.0  # the last arrival the correlator knows of (the worker's clock)
+    release_until: float = 0.0  # released from a blanket: its fresh deadline
+    under: str = ""  # the blanket alert it was judged covered by
 
 
 @dataclass
@@ -204,9 +248,74 @@ class _Probe:
     at: float  # last report
 
 
+@dataclass(frozen=True)
+class Clique:
+    """The largest set of a group's stale hosts that can have stopped at one instant.
+
+    A healthy host's arrivals are at most ``late x interval`` apart (that is what ``late``
+    means), so a host last heard at ``a`` stopped somewhere in ``[a, a + late x interval]``.
+    Hosts cut off together share a point of those windows; a host that went quiet on its own
+    earlier does not. ``end`` is the earliest window end: the cut happened by then.
+    """
+
+    hosts: frozenset[str]
+    point: float
+    end: float
+
+
+def clique(windows: Iterable[tuple[str, float, float]]) -> Clique:
+    """The largest set of ``(host, start, end)`` windows sharing a point (the latest such point)."""
+    items = list(windows)
+    events = sorted([(s, 0, h) for h, s, _ in items] + [(e, 1, h) for h, _, e in items])
+    count = best = 0
+    point = 0.0
+    for t, kind, _ in events:  # starts sort before ends at one instant: closed windows
+        if kind == 0:
+            count += 1
+            if count >= best:
+                best, point = count, t
+        else:
+            count -= 1
+    hosts = frozenset(h for h, s, e in items if s <= point <= e)
+    end = min((e for h, s, e in items if h in hosts), default=point)
+    return Clique(hosts, point, end)
+
+
+def group_keys(region: str, labels: Mapping[str, str], correlate_by: Iterable[str]) -> list[str]:
+    """The groups a host belongs to, as ``label=value`` keys, broadest first."""
+    out = []
+    for label in correlate_by:
+        value = region if label == "region" else labels.get(label, "")
+        if value:
+            out.append(f"{label}={value}")
+    return out
+
+
 @dataclass
 class Correlator:
-    """The fleet's down-check state; feed it signals and ticks, collect notices and decisions."""
+    """The fleet's down-check state; feed it signals and ticks, collect notices and decisions.
+
+    The rules (README "The down-checker"):
+
+    * **Groups.** Every value of every ``correlate_by`` label (region, zone, rack, ...) is a
+      group. A group's stale hosts whose silence windows share an instant (:class:`Clique`)
+      *stopped together*; when they are at least ``region_share`` / ``group_share`` of the group
+      (and two or more), the group is cut off. Of the groups cut off, the one explaining the
+      most silent hosts wins, the smallest on a tie (a rack rather than its zone for the same
+      hosts), and raises one alert; its hosts page nobody. Groups below ``min_region_hosts`` /
+      ``min_group_hosts`` raise a warning instead and their hosts are ``unknown`` (witnesses
+      decide). Most regions cut off at once is one ``ingest_outage``.
+    * **When.** Nothing is judged before the picture is complete: a host that stopped with a
+      silent one is late at the latest ``late x (its interval + the longest interval of the
+      region)`` after the silent one's last arrival, so a silent host is judged (and a group
+      raised) no earlier than that, and no earlier than ``grace`` after the silence.
+    * **Release.** A blanket alert resolves once the hosts still stopped together are below its
+      share, saying how many are still silent. Each host it held gets a fresh deadline,
+      ``late x interval`` from the release (its next beat is due by then whatever its phase),
+      and is judged after ``grace`` more: a host that died under the blanket is paged within
+      ``late x interval + grace`` of the release. No blanket fires on released hosts alone
+      before their fresh deadlines pass.
+    """
 
     settings: DownCheckSettings = field(default_factory=DownCheckSettings)
     # (host id, region, labels) -> the settings of its policy scope; region-wide questions
@@ -221,8 +330,18 @@ class Correlator:
     stale: dict[str, int] = field(default_factory=dict)  # region -> hosts not up (kept, never counted)
     decisions: list[Decision] = field(default_factory=list)
     dirty: set[str] = field(default_factory=set)  # hosts changed since the caller last saved them
-    # When the last ingest outage ended. Not saved: after a restart, regions are judged at once.
-    ingest_ended: float | None = None
+    groups: dict[str, set[str]] = field(default_factory=dict)  # "label=value" -> member host ids
+    stale_in: dict[str, set[str]] = field(default_factory=dict)  # group -> its members not up
+    # group -> the longest member interval seen (only grows: a shrinking one just waits longer)
+    longest: dict[str, float] = field(default_factory=dict)
+    cover: dict[str, str] = field(default_factory=dict)  # host -> fingerprint of the blanket over it
+    _cliques: dict[str, Clique] = field(default_factory=dict)  # cache, dropped when a group changes
+    # The topology labels in force: the fleet-wide (unscoped) settings' ``correlate_by``,
+    # re-read every tick so a policy applied live regroups the fleet.
+    correlate_by: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.correlate_by = self.correlate_by or self.settings.correlate_by
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -245,11 +364,13 @@ class Correlator:
                 body.get("status", "up"),
                 float(body.get("since", 0.0)),
                 body.get("last_page"),
+                float(body.get("interval_s", 0.0)),
+                float(body.get("last_at", 0.0)),
+                float(body.get("release_until", 0.0)),
+                str(body.get("under", "")),
             )
             self.hosts[host_id] = host
-            self.regions.setdefault(host.region, set()).add(host_id)
-            if host.status != "up":
-                self.stale[host.region] = self.stale.get(host.region, 0) + 1
+            self._place(host_id, host)
             if host.status == "silent":
                 self.pending.add(host_id)
             if body.get("flapping"):
@@ -257,17 +378,62 @@ class Correlator:
         for notice in open_notices:
             self.open[notice.fingerprint] = notice
 
-    def _cfg(self, host_id: str = "", region: str = "") -> DownCheckSettings:
+    def _cfg(self, host_id: str = "", region: str = "", labels: Mapping[str, str] | None = None) -> DownCheckSettings:
         if self.scoped is None:
             return self.settings
         host = self.hosts.get(host_id)
-        return self.scoped(host_id, region or (host.region if host else ""), host.labels if host else {})
+        if host is not None:
+            return self.scoped(host_id, host.region, host.labels)
+        return self.scoped("", region, labels or {})
+
+    def _keys(self, host: _Host) -> list[str]:
+        return group_keys(host.region, host.labels, self.correlate_by)
+
+    def _place(self, host_id: str, host: _Host) -> None:
+        """Count ``host`` in its region and groups (as it is now)."""
+        self.regions.setdefault(host.region, set()).add(host_id)
+        if host.status != "up":
+            self.stale[host.region] = self.stale.get(host.region, 0) + 1
+        for key in self._keys(host):
+            self.groups.setdefault(key, set()).add(host_id)
+            self.longest[key] = max(self.longest.get(key, 0.0), host.interval_s)
+            if host.status != "up":
+                self.stale_in.setdefault(key, set()).add(host_id)
+            self._cliques.pop(key, None)
+
+    def _unplace(self, host_id: str, host: _Host) -> None:
+        self.regions.get(host.region, set()).discard(host_id)
+        if host.status != "up":
+            self.stale[host.region] = self.stale.get(host.region, 0) - 1
+        for key in self._keys(host):
+            self.groups.get(key, set()).discard(host_id)
+            self.stale_in.get(key, set()).discard(host_id)
+            self._cliques.pop(key, None)
 
     def _set(self, host_id: str, host: _Host, status: HostStatus, now: float) -> None:
         if (host.status == "up") != (status == "up"):
-            self.stale[host.region] = self.stale.get(host.region, 0) + (1 if status != "up" else -1)
+            stale = status != "up"
+            self.stale[host.region] = self.stale.get(host.region, 0) + (1 if stale else -1)
+            for key in self._keys(host):
+                members = self.stale_in.setdefault(key, set())
+                if stale:
+                    members.add(host_id)
+                else:
+                    members.discard(host_id)
+                    if not members:
+                        del self.stale_in[key]
+                self._cliques.pop(key, None)
         host.status, host.since = status, now
+        if status != "unreachable" and status != "unknown" and status != "ingest":
+            host.under = ""
         self.dirty.add(host_id)
+
+    def _heard(self, host_id: str, host: _Host, last_at: float) -> None:
+        """The last arrival moved (a window of the host's groups changed)."""
+        if last_at != host.last_at:
+            host.last_at = last_at
+            for key in self._keys(host):
+                self._cliques.pop(key, None)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -277,22 +443,34 @@ class Correlator:
         if host is None or host.region != sig.region:
             if host is not None:  # moved region: leave the old one as up
                 self._set(sig.host_id, host, "up", sig.at)
-                self.regions[host.region].discard(sig.host_id)
-            host = self.hosts[sig.host_id] = _Host(sig.region, dict(sig.labels), since=sig.at)
+                self._unplace(sig.host_id, host)
+            host = self.hosts[sig.host_id] = _Host(sig.region, dict(sig.labels), since=sig.at, last_at=sig.at)
+            self._place(sig.host_id, host)
             self.dirty.add(sig.host_id)
-            self.regions.setdefault(sig.region, set()).add(sig.host_id)
+        if sig.interval_s > 0 and sig.interval_s != host.interval_s:
+            host.interval_s = sig.interval_s
+            for key in self._keys(host):
+                self.longest[key] = max(self.longest.get(key, 0.0), sig.interval_s)
+                self._cliques.pop(key, None)
+            self.dirty.add(sig.host_id)
         if sig.kind == "join":
             if sig.labels and sig.labels != host.labels:
+                self._unplace(sig.host_id, host)
                 host.labels = dict(sig.labels)
+                self._place(sig.host_id, host)
                 self.dirty.add(sig.host_id)
+            if host.status == "up":
+                self._heard(sig.host_id, host, sig.last_at or sig.at)
             return []
         if sig.kind == "late":
             if host.status == "up":
+                self._heard(sig.host_id, host, sig.last_at or sig.at - self._cfg(sig.host_id).late * host.interval_s)
                 self._set(sig.host_id, host, "late", sig.at)
             return []
         if sig.kind == "silent":
             if host.status in ("up", "late"):
-                self._set(sig.host_id, host, "silent", sig.at)
+                self._heard(sig.host_id, host, sig.last_at or sig.at - self._cfg(sig.host_id).missed * host.interval_s)
+                self._set(sig.host_id, host, "silent", max(sig.at, host.release_until))
                 self.pending.add(sig.host_id)
             return []
         return self._back(sig, host)
@@ -308,81 +486,186 @@ class Correlator:
 
     def tick(self, now: float) -> list[Notice]:
         """Take the decisions that are due at ``now`` (called about every half second)."""
-        notices = self._fleet(now)
-        ingest = "ingest_outage:fleet" in self.open
-        for region in sorted(self.regions):
-            if not ingest:
-                notices += self._region(region, now)
+        by = self._cfg().correlate_by
+        if by != self.correlate_by:
+            self._regroup(by)
+        notices = self._blankets(now)
         for host_id in sorted(self.pending):
             host = self.hosts[host_id]
-            if now >= host.since + self._cfg(host_id).grace_s:
+            if now >= self._judge_at(host_id, host):
                 notices += self._judge(host_id, host, now)
         notices += self._unflap(now)
         return notices
 
-    # -- fleet and regions -----------------------------------------------------------------
+    # -- groups and blankets ---------------------------------------------------------------
 
-    def _stale(self, region: str) -> int:
-        return self.stale.get(region, 0)
+    def _regroup(self, correlate_by: tuple[str, ...]) -> None:
+        for host_id, host in self.hosts.items():
+            self._unplace(host_id, host)
+        self.correlate_by = correlate_by
+        self.groups, self.stale_in, self.longest, self._cliques = {}, {}, {}, {}
+        for host_id, host in self.hosts.items():
+            self._place(host_id, host)
 
-    def _out(self, region: str) -> bool:
-        members = self.regions[region]
-        return len(members) >= 2 and self._stale(region) >= self._cfg(region=region).region_share * len(members)
+    def _clique(self, key: str) -> Clique:
+        found = self._cliques.get(key)
+        if found is None:
+            windows = []
+            for host_id in self.stale_in.get(key, ()):
+                host = self.hosts[host_id]
+                windows.append((host_id, host.last_at, host.last_at + self._cfg(host_id).late * host.interval_s))
+            found = self._cliques[key] = clique(windows)
+        return found
 
-    def _fleet(self, now: float) -> list[Notice]:
+    def _group_cfg(self, key: str) -> tuple[DownCheckSettings, float, int]:
+        """The settings a group is judged by, its share and its minimum size."""
+        label, _, value = key.partition("=")
+        if label == "region":
+            cfg = self._cfg(region=value)
+            return cfg, cfg.region_share, cfg.min_region_hosts
+        members = self.groups.get(key, set())
+        regions = {self.hosts[h].region for h in members}
+        cfg = self._cfg(region=next(iter(regions)) if len(regions) == 1 else "", labels={label: value})
+        return cfg, cfg.group_share, cfg.min_group_hosts
+
+    def _cut_off(self) -> dict[str, Clique]:
+        """Every group whose hosts stopped together in a large enough share of it."""
+        out = {}
+        for key in self.stale_in:
+            members = self.groups.get(key, set())
+            found = self._clique(key)
+            _, share, _ = self._group_cfg(key)
+            if len(found.hosts) >= 2 and len(found.hosts) >= share * len(members):
+                out[key] = found
+        return out
+
+    def _span(self, hosts: Iterable[str]) -> float:
+        """The longest interval of the regions of ``hosts`` (how long co-stoppers take to be late)."""
+        regions = {self.hosts[h].region for h in hosts}
+        return max((self.longest.get(f"region={r}", 0.0) for r in regions), default=0.0)
+
+    def _complete_at(self, found: Clique, late: float) -> float:
+        """When every host that could have stopped with ``found`` is known to be late."""
+        return found.end + late * self._span(found.hosts)
+
+    def _fresh_silence(self, hosts: Iterable[str], now: float) -> bool:
+        """A blanket is raised by a silence, not by lateness alone, nor by released hosts whose
+        fresh deadline is still running (their next beat may simply not be due yet)."""
+        return any(
+            self.hosts[h].status not in ("late", "down") and self.hosts[h].release_until <= now for h in hosts
+        )
+
+    def _blankets(self, now: float) -> list[Notice]:
+        cut = self._cut_off()
+        notices = self._ingest(cut, now)
+        ingest = INGEST in self.open
+        chosen: list[str] = []
+        explained: set[str] = set()
+        open_groups = {n.blanket_group: fp for fp, n in self.open.items() if n.blanket_group}
+        # Open blankets keep their hosts; then the group explaining most hosts, smallest on a tie.
+        ranked = sorted(cut, key=lambda k: (k not in open_groups, -len(cut[k].hosts), len(self.groups[k]), k))
+        for key in ranked:
+            if key in open_groups or not cut[key].hosts <= explained:
+                chosen.append(key)
+                explained |= cut[key].hosts
+        for key in chosen:
+            if key in open_groups or ingest:
+                continue
+            cfg, _, _ = self._group_cfg(key)
+            if now >= self._complete_at(cut[key], cfg.late) and self._fresh_silence(cut[key].hosts, now):
+                notices.append(self._fire(self._blanket_notice(key, cut[key], now)))
+        for key, fp in open_groups.items():
+            if key not in cut:
+                notices.append(self._lift(fp, key, now))
+        self.cover = {}
+        for fp, notice in self.open.items():
+            key = notice.blanket_group
+            if key and key in cut:
+                for host_id in cut[key].hosts:
+                    self.cover.setdefault(host_id, fp)
+        return notices
+
+    def _blanket_notice(self, key: str, found: Clique, now: float) -> Notice:
+        label, _, value = key.partition("=")
+        members = self.groups[key]
+        _, _, minimum = self._group_cfg(key)
+        small = len(members) < minimum
+        together = f"{len(found.hosts)} of {len(members)} hosts stopped together"
+        if small:
+            reason = (
+                f"{key}: {together}; too few hosts to tell a partition from failures"
+                " (witnesses decide where configured)"
+            )
+        elif label == "region":
+            reason = f"{together} while other regions are healthy"
+        else:
+            reason = f"{key}: {together}"
+        if label == "region":
+            kind: NoticeKind = "region_unknown" if small else "region_unreachable"
+            return Notice(kind, "firing", value, "", now, reason, page=not small, value=len(found.hosts))
+        regions = {self.hosts[h].region for h in members}
+        region = next(iter(regions)) if len(regions) == 1 else ""
+        kind = "group_unknown" if small else "group_unreachable"
+        return Notice(kind, "firing", region, "", now, reason, page=not small, value=len(found.hosts), group=key)
+
+    def _ingest(self, cut: Mapping[str, Clique], now: float) -> list[Notice]:
         regions = [r for r in self.regions if self.regions[r]]
-        out = [r for r in regions if self._out(r)]
-        fp = "ingest_outage:fleet"
-        stale = sum(self._stale(r) for r in regions)
+        out = [r for r in regions if f"region={r}" in cut]
         if len(regions) >= 2 and len(out) >= self.settings.ingest_share * len(regions):
-            if fp not in self.open and self.pending:  # raised by a silence, not by lateness alone
-                reason = f"{len(out)} of {len(regions)} regions stopped reporting together: the problem is on our side"
-                return [self._fire(Notice("ingest_outage", "firing", "", "", now, reason, value=stale))]
+            if INGEST not in self.open:
+                hosts = [h for r in out for h in cut[f"region={r}"].hosts]
+                end = min(cut[f"region={r}"].end for r in out)
+                if now >= end + self.settings.late * self._span(hosts) and self._fresh_silence(hosts, now):
+                    silent = sum(len(cut[f"region={r}"].hosts) for r in out)
+                    reason = (
+                        f"{len(out)} of {len(regions)} regions stopped reporting together:"
+                        " the problem is on our side"
+                    )
+                    return [self._fire(Notice("ingest_outage", "firing", "", "", now, reason, value=silent))]
             return []
-        if fp in self.open:
-            self._release("ingest", now)
-            self.ingest_ended = now
-            return [self._resolve(fp, now, "heartbeats arrive again from most regions")]
+        if INGEST in self.open:
+            held = [h for h, host in self.hosts.items() if host.status in _HELD]
+            self._release(held, now)
+            still = sum(1 for h in held if self.hosts[h].status != "up")
+            reason = (
+                f"heartbeats arrive again from most regions; {still} hosts still silent,"
+                " each watched on a fresh deadline"
+            )
+            return [self._resolve(INGEST, now, reason)]
         return []
 
-    def _region(self, region: str, now: float) -> list[Notice]:
-        members = self.regions[region]
-        stale = self._stale(region)
-        cfg = self._cfg(region=region)
-        small = len(members) < cfg.min_region_hosts
-        kind: NoticeKind = "region_unknown" if small else "region_unreachable"
-        fp = f"{kind}:{region}"
-        # Late hosts count for health, but only a silent one raises it: a slow region is not cut off.
-        if self._out(region) and stale >= 2 and any(self.hosts[h].region == region for h in self.pending):
-            if fp in self.open:
-                return []
-            if self.ingest_ended is not None and now < self.ingest_ended + cfg.grace_s:
-                # Its hosts' silence began under the ingest outage, and regions catch up at their
-                # own pace once it ends: like each released host, the region gets a fresh grace.
-                return []
-            if small:
-                reason = (
-                    f"{stale} of {len(members)} hosts silent; too few hosts to tell a partition from failures"
-                    " (witnesses decide where configured)"
-                )
-            else:
-                reason = f"{stale} of {len(members)} hosts stopped reporting together while other regions are healthy"
-            return [self._fire(Notice(kind, "firing", region, "", now, reason, page=not small, value=stale))]
-        if fp in self.open and stale < cfg.region_share * len(members) / 2:
-            self._release("unknown" if small else "unreachable", now, region)
-            return [self._resolve(fp, now, f"{len(members) - stale} of {len(members)} hosts report again")]
-        return []
+    def _lift(self, fp: str, key: str, now: float) -> Notice:
+        """A blanket's group no longer stopped together: resolve it and release its hosts."""
+        members = self.groups.get(key, set())
+        held = [h for h in members if self.hosts[h].status in _HELD]
+        self._release(held, now)
+        still = len(held)
+        reason = (
+            f"{len(members) - still} of {len(members)} hosts report again; {still} still silent,"
+            " each watched on a fresh deadline"
+        )
+        return self._resolve(fp, now, reason)
 
-    def _release(self, status: HostStatus, now: float, region: str | None = None) -> None:
-        """A blanket alert ended: hosts still silent under it are judged again, after a fresh grace."""
-        members = self.hosts if region is None else self.regions[region]
-        for host_id in members:
+    def _release(self, host_ids: Iterable[str], now: float) -> None:
+        """Hosts a blanket held get a fresh deadline: one ``late x interval`` from now, then grace."""
+        for host_id in host_ids:
             host = self.hosts[host_id]
-            if host.status == status:
-                self._set(host_id, host, "silent", now)
+            host.release_until = now + self._cfg(host_id).late * host.interval_s
+            self.dirty.add(host_id)
+            if host.status in ("unreachable", "unknown", "ingest"):
+                self._set(host_id, host, "silent", host.release_until)
                 self.pending.add(host_id)
+            elif host.status == "silent":
+                host.since = max(host.since, host.release_until)
 
     # -- hosts -----------------------------------------------------------------------------
+
+    def _judge_at(self, host_id: str, host: _Host) -> float:
+        cfg = self._cfg(host_id)
+        if host.release_until and host.since <= host.release_until:
+            return host.since + cfg.grace_s  # released: its fresh deadline is ``since``
+        complete = host.last_at + cfg.late * (host.interval_s + self._span([host_id]))
+        return max(host.since + cfg.grace_s, complete)
 
     def _witnessed(self, host_id: str, now: float) -> bool | None:
         """True: a live witness reaches it; False: live witnesses fail; None: nobody knows."""
@@ -401,20 +684,23 @@ class Correlator:
         self.pending.discard(host_id)
         region = host.region
         witnessed = self._witnessed(host_id, now)
+        blanket = self.open.get(self.cover.get(host_id, ""))
         status: HostStatus
-        if "ingest_outage:fleet" in self.open:
+        if INGEST in self.open:
             status, why = "ingest", "ingest outage: not judged"
         elif witnessed:
             status, why = "path_broken", "silent to us but reachable by a witness: alive, path broken"
         elif witnessed is False:
             status, why = "down", "witnesses cannot reach it either"
-        elif f"region_unreachable:{region}" in self.open:
-            status, why = "unreachable", "its region is unreachable"
-        elif f"region_unknown:{region}" in self.open and witnessed is None:
-            status, why = "unknown", "small region silent and no witness: cannot tell"
+        elif blanket is not None and blanket.page:
+            status, why = "unreachable", f"stopped together with its group: {blanket.reason}"
+        elif blanket is not None:
+            status, why = "unknown", "small group silent together and no witness: cannot tell"
         else:
-            status, why = "down", "silent in a healthy region"
+            status, why = "down", "silent while its groups are healthy"
         self._set(host_id, host, status, now)
+        if blanket is not None and status in ("unreachable", "unknown"):
+            host.under = blanket.fingerprint
         self.decisions.append(Decision(now, region, host_id, status, why))
         if status != "down":
             return []
@@ -431,6 +717,7 @@ class Correlator:
 
     def _back(self, sig: Signal, host: _Host) -> list[Notice]:
         was = host.status
+        self._heard(sig.host_id, host, sig.at)
         self._set(sig.host_id, host, "up", sig.at)
         self.pending.discard(sig.host_id)
         notices = []
@@ -474,4 +761,6 @@ class Correlator:
 
     def _resolve(self, fp: str, now: float, reason: str) -> Notice:
         first = self.open.pop(fp)
-        return Notice(first.kind, "resolved", first.region, first.host_id, now, reason, first.page, first.value)
+        return Notice(
+            first.kind, "resolved", first.region, first.host_id, now, reason, first.page, first.value, first.group
+        )

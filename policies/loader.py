@@ -787,6 +787,9 @@ _DOWNCHECK_KEYS: dict[str, tuple[str, str]] = {
     "ingest_share": ("ingest_share", "number"),
     "flap_window": ("flap_window_s", "duration"),
     "witness_max_age": ("witness_max_age_s", "duration"),
+    "group_share": ("group_share", "number"),
+    "min_group_hosts": ("min_group_hosts", "count"),
+    "correlate_by": ("correlate_by", "labels"),
 }
 
 
@@ -803,6 +806,12 @@ def _downcheck(raw: LineMapping, origin: str) -> list[Any]:
             continue
         if how == "duration":
             values[attr] = ctx.duration(key)
+            continue
+        if how == "labels":
+            labels = raw[key]
+            if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+                raise ctx.fail(key, f"'{key}' must be a list of label names like [region, zone, rack], got {labels!r}")
+            values[attr] = tuple(labels)
             continue
         number = ctx.number(raw[key], key, f"'{key}'")
         if how == "count" and number != int(number):
