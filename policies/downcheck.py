@@ -186,6 +186,7 @@ NoticeKind = Literal[
 NOTICE_KINDS: tuple[str, ...] = NoticeKind.__args__  # type: ignore[attr-defined]
 BLANKET_KINDS = frozenset({"region_unreachable", "region_unknown", "group_unreachable", "group_unknown"})
 INGEST = "ingest_outage:fleet"
+FLEET = "fleet"  # the group of every host: an ingest outage is the whole fleet stopping together
 # Statuses a blanket (or the wait for one) holds a silent host in; released when it lifts.
 _HELD: frozenset[str] = frozenset({"late", "silent", "unreachable", "unknown", "ingest"})
 
@@ -387,7 +388,7 @@ class Correlator:
         return self.scoped("", region, labels or {})
 
     def _keys(self, host: _Host) -> list[str]:
-        return group_keys(host.region, host.labels, self.correlate_by)
+        return [*group_keys(host.region, host.labels, self.correlate_by), FLEET]
 
     def _place(self, host_id: str, host: _Host) -> None:
         """Count ``host`` in its region and groups (as it is now)."""
@@ -532,6 +533,8 @@ class Correlator:
         """Every group whose hosts stopped together in a large enough share of it."""
         out = {}
         for key in self.stale_in:
+            if key == FLEET:
+                continue
             members = self.groups.get(key, set())
             found = self._clique(key)
             _, share, _ = self._group_cfg(key)
@@ -578,6 +581,9 @@ class Correlator:
             if key not in cut:
                 notices.append(self._lift(fp, key, now))
         self.cover = {}
+        if ingest and FLEET in self.stale_in:
+            for host_id in self._clique(FLEET).hosts:  # only the hosts that stopped with the fleet
+                self.cover[host_id] = INGEST
         for fp, notice in self.open.items():
             key = notice.blanket_group
             if key and key in cut:
@@ -609,19 +615,25 @@ class Correlator:
         return Notice(kind, "firing", region, "", now, reason, page=not small, value=len(found.hosts), group=key)
 
     def _ingest(self, cut: Mapping[str, Clique], now: float) -> list[Notice]:
+        """Most regions' hosts stopped at one instant (a region counts when its share of the
+        fleet's largest simultaneous silence reaches ``region_share``): the problem is ours."""
         regions = [r for r in self.regions if self.regions[r]]
-        out = [r for r in regions if f"region={r}" in cut]
-        if len(regions) >= 2 and len(out) >= self.settings.ingest_share * len(regions):
+        fleet = self._clique(FLEET) if FLEET in self.stale_in else Clique(frozenset(), 0.0, 0.0)
+        by_region: dict[str, int] = {}
+        for host_id in fleet.hosts:
+            by_region[self.hosts[host_id].region] = by_region.get(self.hosts[host_id].region, 0) + 1
+        out = [
+            r for r in regions if by_region.get(r, 0) >= self._cfg(region=r).region_share * len(self.regions[r])
+        ]
+        if len(regions) >= 2 and len(fleet.hosts) >= 2 and len(out) >= self.settings.ingest_share * len(regions):
             if INGEST not in self.open:
-                hosts = [h for r in out for h in cut[f"region={r}"].hosts]
-                end = min(cut[f"region={r}"].end for r in out)
-                if now >= end + self.settings.late * self._span(hosts) and self._fresh_silence(hosts, now):
-                    silent = sum(len(cut[f"region={r}"].hosts) for r in out)
+                hosts = fleet.hosts
+                if now >= self._complete_at(fleet, self.settings.late) and self._fresh_silence(hosts, now):
                     reason = (
                         f"{len(out)} of {len(regions)} regions stopped reporting together:"
                         " the problem is on our side"
                     )
-                    return [self._fire(Notice("ingest_outage", "firing", "", "", now, reason, value=silent))]
+                    return [self._fire(Notice("ingest_outage", "firing", "", "", now, reason, value=len(hosts)))]
             return []
         if INGEST in self.open:
             held = [h for h, host in self.hosts.items() if host.status in _HELD]
@@ -684,9 +696,9 @@ class Correlator:
         self.pending.discard(host_id)
         region = host.region
         witnessed = self._witnessed(host_id, now)
-        blanket = self.open.get(self.cover.get(host_id, ""))
+        blanket = self.open.get(self.cover.get(host_id, "")) if self.cover.get(host_id) != INGEST else None
         status: HostStatus
-        if INGEST in self.open:
+        if INGEST in self.open and self.cover.get(host_id) == INGEST:
             status, why = "ingest", "ingest outage: not judged"
         elif witnessed:
             status, why = "path_broken", "silent to us but reachable by a witness: alive, path broken"
@@ -697,7 +709,7 @@ class Correlator:
         elif blanket is not None:
             status, why = "unknown", "small group silent together and no witness: cannot tell"
         else:
-            status, why = "down", "silent while its groups are healthy"
+            status, why = "down", "silent in a healthy region: no group of its stopped with it"
         self._set(host_id, host, status, now)
         if blanket is not None and status in ("unreachable", "unknown"):
             host.under = blanket.fingerprint

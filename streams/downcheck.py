@@ -217,7 +217,12 @@ class HostWatches:
         if hb.region != w.watch.region:
             w.watch.region = hb.region
             w.settings = self.scoped(hb.host_id, hb.region, hb.labels)
-            signals.insert(0, Signal("join", hb.host_id, hb.region, now, labels=dict(hb.labels)))
+            signals.insert(
+                0,
+                Signal(
+                    "join", hb.host_id, hb.region, now, labels=dict(hb.labels), interval_s=hb.interval_s, last_at=now
+                ),
+            )
         if signals or _save_slot(hb.host_id, now) != _save_slot(hb.host_id, w.saved_at):
             self._save(w, now)
         return signals

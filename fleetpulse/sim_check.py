@@ -1,0 +1,373 @@
+"""The down-checker's promise as invariants, checked on a simulated scenario without a broker.
+
+:func:`play` runs a scenario's :class:`~fleetpulse.simulate.Timeline` through the pure logic
+(:class:`~policies.downcheck.HostWatch` per host, one :class:`~policies.downcheck.Correlator`)
+on an injected clock that ticks like a worker; :func:`violations` judges the alerts against
+what really happened. The generated-scenario tests drive both with thousands of random
+fleets and faults, and print a failing one as a scenario file ``fleetpulse simulate`` replays.
+
+The truth is stated from the timeline, never from the detector's state: when each host
+really ran (crash, reboot and restart windows), when its path was cut, and when its
+heartbeats really arrived. "Stopped together" is the promise's own definition: hosts whose
+arrivals stopped within one ``late x interval`` window of each other (a healthy host's beats
+are at most that far apart). The invariants:
+
+1. **No false page.** A ``host_down`` for a host that was running throughout its silence is
+   false, unless its path was cut and nothing explains the cut (a lone flapping link, a few
+   hosts cut off out of a large group: those look exactly like crashes without witnesses).
+2. **Isolated downs are paged in time.** A host not running, whose silence outlasts the
+   timeout and that did not stop together with enough of any of its groups, is paged once,
+   within ``max(missed x interval, late x (interval + longest interval of its region)) +
+   grace`` of its last arrival (``missed x interval + grace`` when intervals are equal).
+3. **Downs under a blanket are paged after it.** One that stopped together with a group that
+   came back is paged within ``late x interval + grace`` of its group's return (the heal).
+4. **One alert per shared cause.** Every region/group/ingest alert has a shared silence
+   behind it, and each cut-off fault raises at most one; a long one raises one.
+5. **Alerts alternate** firing/resolved per fingerprint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from collector.contract import Heartbeat, PeerProbe
+from fleetpulse.simulate import Scenario, Timeline
+from policies.downcheck import BLANKET_KINDS, Correlator, HostWatch, Notice, group_keys
+
+START = 1_000_000.0  # the played clock's origin (seconds since the scenario's start are added)
+TICK_S = 0.5
+
+
+@dataclass
+class Played:
+    """A scenario's play: every notice (times since the start) and each host's arrivals."""
+
+    scenario: Scenario
+    notices: list[Notice]
+    arrivals: dict[str, list[float]]
+    downs: dict[str, list[tuple[float, float]]]  # host -> [start, end) not running
+    cuts: dict[str, list[tuple[float, float]]]  # host -> [start, end) path cut
+    interval: dict[str, float]
+    groups: dict[str, set[str]] = field(default_factory=dict)  # "label=value" -> hosts
+    host_groups: dict[str, list[str]] = field(default_factory=dict)
+
+
+def play(scenario: Scenario, tick_s: float = TICK_S) -> Played:
+    """Run ``scenario`` through the pure down-check logic up to its duration."""
+    sc = scenario
+    timeline = Timeline(sc, START)
+    settings = sc.downcheck
+    correlator = Correlator(settings=settings)
+    watches: dict[str, HostWatch] = {}
+    notices: list[Notice] = []
+    arrivals: dict[str, list[float]] = {h.host_id: [] for h in sc.hosts}
+    records = iter(timeline.records())
+    record = next(records, None)
+    t = 0.0
+    while t < sc.duration_s:
+        t = min(t + tick_s, sc.duration_s)
+        while record is not None and record.deliver_at <= t:
+            now = START + record.deliver_at
+            event = record.event
+            if isinstance(event, Heartbeat):
+                arrivals[event.host_id].append(record.deliver_at)
+                watch = watches.get(event.host_id)
+                if watch is None:
+                    watches[event.host_id], joined = HostWatch.first(
+                        event.host_id, event.region, event.boot_id, event.seq, event.sent_at, event.interval_s, now,
+                        event.labels,
+                    )  # fmt: skip
+                    signals = [joined]
+                else:
+                    signals = watch.observe(event.boot_id, event.seq, event.sent_at, event.interval_s, now)
+                for sig in signals:
+                    notices += correlator.signal(sig)
+            elif isinstance(event, PeerProbe):
+                correlator.probe(event.host_id, event.target, event.ok, now)
+            record = next(records, None)
+        now = START + t
+        for watch in watches.values():
+            due = watch.due(now, settings)
+            if due is not None:
+                notices += correlator.signal(due)
+        notices += correlator.tick(now)
+    shifted = [_shift(n) for n in notices]
+    played = Played(
+        sc,
+        shifted,
+        arrivals,
+        {h: list(p.downs) for h, p in timeline.plans.items()},
+        {h: [(s, e) for s, e, _ in p.cuts] for h, p in timeline.plans.items()},
+        {h.host_id: _interval(sc, h) for h in sc.hosts},
+    )
+    for host in sc.hosts:
+        keys = group_keys(host.region, getattr(host, "labels", {}), settings.correlate_by)
+        played.host_groups[host.host_id] = keys
+        for key in keys:
+            played.groups.setdefault(key, set()).add(host.host_id)
+    return played
+
+
+def _interval(sc: Scenario, host: object) -> float:
+    return float(getattr(host, "interval_s", 0.0) or sc.interval_s)
+
+
+def _shift(n: Notice) -> Notice:
+    return Notice(n.kind, n.state, n.region, n.host_id, n.at - START, n.reason, n.page, n.value, n.group)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch with no arrival from a host: ``start`` its last arrival, ``end`` the next (or inf)."""
+
+    host_id: str
+    start: float
+    end: float
+
+
+def _overlaps(spans: Iterable[tuple[float, float]], start: float, end: float) -> bool:
+    return any(s < end and e > start for s, e in spans)
+
+
+class Judge:
+    """The truth of one play, and the invariants checked against its notices."""
+
+    def __init__(self, played: Played) -> None:
+        self.p = played
+        sc = played.scenario
+        self.cfg = sc.downcheck
+        self.late = self.cfg.late
+        self.slack = 2 * TICK_S + 1e-6
+        self.gaps: dict[str, list[Gap]] = {}
+        for host_id, times in played.arrivals.items():
+            limit = self.late * played.interval[host_id]
+            gaps = []
+            for a, b in zip(times, [*times[1:], math.inf], strict=False):
+                if b - a > limit:
+                    gaps.append(Gap(host_id, a, b))
+            self.gaps[host_id] = gaps
+        self.region_longest: dict[str, float] = {}
+        for host in sc.hosts:
+            r = host.region
+            self.region_longest[r] = max(self.region_longest.get(r, 0.0), _interval(sc, host))
+        self.region_of = {h.host_id: h.region for h in sc.hosts}
+
+    # -- truth -----------------------------------------------------------------------------
+
+    def window(self, gap: Gap) -> tuple[float, float]:
+        return gap.start, gap.start + self.late * self.p.interval[gap.host_id]
+
+    def together(self, gap: Gap, key: str, cut_only: bool = False) -> list[Gap]:
+        """Gaps of ``key``'s other members that stopped at one instant with ``gap``
+        (``cut_only``: only hosts that were running and cut off, not crashed)."""
+        s, e = self.window(gap)
+        near = []
+        for other in self.p.groups[key]:
+            if other == gap.host_id:
+                continue
+            for g in self.gaps[other]:
+                gs, ge = self.window(g)
+                if gs <= e and ge >= s:
+                    if not cut_only or (self.ran_throughout(g, ge) and self.cut_during(g, ge)):
+                        near.append(g)
+                    break
+        # Stopped at one instant: the most windows sharing a point of this gap's window.
+        best: list[Gap] = []
+        for point in [s, *(self.window(g)[0] for g in near if self.window(g)[0] >= s)]:
+            if point > e:
+                continue
+            at = [g for g in near if self.window(g)[0] <= point <= self.window(g)[1]]
+            if len(at) > len(best):
+                best = at
+        return best
+
+    def shared(self, gap: Gap, cut_only: bool = False) -> list[tuple[str, list[Gap]]]:
+        """The groups ``gap`` stopped together with (enough of the group, two or more hosts)."""
+        out = []
+        for key in self.p.host_groups[gap.host_id]:
+            size = len(self.p.groups[key])
+            share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
+            with_it = self.together(gap, key, cut_only)
+            if len(with_it) + 1 >= 2 and len(with_it) + 1 >= share * size:
+                out.append((key, with_it))
+        # The whole fleet stopping together (most regions at once) is an ingest outage to us.
+        regions = set(self.region_of.values())
+        everyone = self.p.groups.setdefault("fleet", set(self.region_of))
+        self.p.host_groups.setdefault("fleet", [])
+        with_it = self.together(gap, "fleet", cut_only) if len(regions) >= 2 else []
+        if with_it and len({self.region_of[g.host_id] for g in with_it} | {self.region_of[gap.host_id]}) >= (
+            self.cfg.ingest_share * len(regions)
+        ):
+            out.append(("fleet", with_it))
+        del everyone
+        return out
+
+    def ran_throughout(self, gap: Gap, until: float) -> bool:
+        return not _overlaps(self.p.downs[gap.host_id], gap.start - 1e-9, until)
+
+    def cut_during(self, gap: Gap, until: float) -> bool:
+        return _overlaps(self.p.cuts[gap.host_id], gap.start - 1e-9, until)
+
+    def timeout_bound(self, gap: Gap) -> float:
+        i = self.p.interval[gap.host_id]
+        longest = self.region_longest[self.region_of[gap.host_id]]
+        return gap.start + max(self.cfg.missed * i, self.late * (i + longest)) + self.cfg.grace_s + self.slack
+
+    # -- invariants ------------------------------------------------------------------------
+
+    def violations(self) -> list[str]:
+        out = self._alternation()
+        pages = [n for n in self.p.notices if n.kind == "host_down" and n.state == "firing"]
+        paged: dict[str, list[float]] = {}
+        for n in pages:
+            paged.setdefault(n.host_id, []).append(n.at)
+            out += self._justified(n)
+        for host_id, gaps in self.gaps.items():
+            for gap in gaps:
+                out += self._owed(gap, paged.get(host_id, []))
+        out += self._blankets()
+        return out
+
+    def _gap_at(self, host_id: str, t: float) -> Gap | None:
+        return next((g for g in self.gaps[host_id] if g.start < t <= g.end), None)
+
+    def _justified(self, n: Notice) -> list[str]:
+        gap = self._gap_at(n.host_id, n.at)
+        if gap is None:
+            return [f"t={n.at:.1f}s host_down {n.host_id} while its heartbeats arrived on time"]
+        if not self.ran_throughout(gap, n.at):
+            return []
+        if self.cut_during(gap, n.at) and not self.shared(gap, cut_only=True):
+            return []  # a lone cut (the rest of its group crashed or ran on) looks exactly like a crash
+        why = "its path was cut together with its group" if self.cut_during(gap, n.at) else "it ran and was not cut"
+        return [f"t={n.at:.1f}s host_down {n.host_id} is false: silent since {gap.start:.1f}s, but {why}"]
+
+    def _owed(self, gap: Gap, pages: list[float]) -> list[str]:
+        host_id = gap.host_id
+        duration = self.p.scenario.duration_s
+        in_gap = [t for t in pages if gap.start < t <= gap.end]
+        if len(in_gap) > 1:
+            return [f"{host_id} paged {len(in_gap)} times in one silence from {gap.start:.1f}s: {in_gap}"]
+        flap = self.cfg.flap_window_s
+        if any(gap.start - flap < t <= gap.start for t in pages):
+            return []  # a re-page inside the flap window is host_flapping instead, by design
+        shared = self.shared(gap)
+        if shared:
+            # Stopped together with a group: paged after that group is back, if it comes back.
+            back = []
+            for key, with_it in shared:
+                size = len(self.p.groups[key])
+                share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
+                if key == "fleet":
+                    share = self.cfg.region_share
+                never = [g for g in with_it if g.end == math.inf]
+                if len(never) + 1 >= share * size:
+                    return []  # the group never came back (or is all down): a blanket for good
+                back.append(max([g.end for g in with_it if g.end != math.inf], default=gap.start))
+            bound = max(max(back) + self.late * self.p.interval[host_id], self.timeout_bound(gap))
+            bound += self.cfg.grace_s + self.slack
+            kind = "under a blanket"
+        else:
+            bound, kind = self.timeout_bound(gap), "isolated"
+        if bound > duration or gap.end <= bound or self.ran_throughout(gap, bound):
+            return []  # not owed: ends before the bound, the run ends first, or it was alive
+        if not any(t <= bound for t in in_gap):
+            return [
+                f"{host_id} down ({kind}) silent since {gap.start:.1f}s, not paged by {bound:.1f}s"
+                f" (pages: {in_gap or 'none'})"
+            ]
+        return []
+
+    def _alternation(self) -> list[str]:
+        out = []
+        state: dict[str, str] = {}
+        for n in self.p.notices:
+            if n.kind == "host_rebooted":
+                continue
+            if state.get(n.fingerprint, "resolved") == n.state:
+                out.append(f"t={n.at:.1f}s {n.fingerprint} {n.state} twice in a row")
+            state[n.fingerprint] = n.state
+        return out
+
+    def _blankets(self) -> list[str]:
+        """Every blanket alert has a shared silence behind it; each cut-off fault raises at most one."""
+        out = []
+        blankets = BLANKET_KINDS | {"ingest_outage"}
+        fired = [n for n in self.p.notices if n.state == "firing" and n.kind in blankets]
+        faults = [
+            (i, f)
+            for i, f in enumerate(self.p.scenario.faults)
+            if f.kind in ("partition", "ingest_outage", "crash", "reboot")
+        ]
+        owner: dict[tuple[int, str], list[Notice]] = {}
+        for n in fired:
+            hosts = self.p.groups.get(n.blanket_group, set()) if n.kind != "ingest_outage" else set(self.region_of)
+            causes = [
+                (len(cut & hosts) / len(cut | hosts), i)
+                for i, f in faults
+                if f.at_s <= n.at <= self._fault_end(f) + self._reach() and (cut := self._cut_hosts(f)) & hosts
+            ]
+            if causes:
+                cause = max(causes)[1]
+                # Crashes of hosts in several groups at once are one shared silence per group.
+                split = self.p.scenario.faults[cause].kind in ("crash", "reboot")
+                owner.setdefault((cause, n.blanket_group if split else ""), []).append(n)
+            elif not self._co_stopped(hosts, n.at):
+                out.append(f"t={n.at:.1f}s {n.fingerprint}: no shared silence behind it")
+        for (i, _), notices in owner.items():
+            if len(notices) > 1:
+                names = ", ".join(f"{n.fingerprint}@{n.at:.1f}s" for n in notices)
+                out.append(f"fault #{i} raised {len(notices)} blanket alerts: {names}")
+        return out
+
+    def _cut_hosts(self, f: object) -> set[str]:
+        from fleetpulse.simulate import Fault
+
+        assert isinstance(f, Fault)
+        return set(self.region_of) if f.kind == "ingest_outage" else set(f.hosts)
+
+    def _fault_end(self, f: object) -> float:
+        from fleetpulse.simulate import Fault
+
+        assert isinstance(f, Fault)
+        return f.end_s(self.p.scenario.duration_s)
+
+    def _reach(self) -> float:
+        longest = max(self.p.interval.values(), default=0.0)
+        return (self.cfg.missed + 2 * self.late) * longest + self.cfg.grace_s + self.slack
+
+    def _co_stopped(self, hosts: set[str], at: float) -> bool:
+        """Two or more of ``hosts`` were in a silence that began before ``at`` and overlapped."""
+        silent = [g for h in hosts for g in self.gaps[h] if g.start < at <= g.end]
+        for gap in silent:
+            s, e = self.window(gap)
+            if sum(1 for g in silent if self.window(g)[0] <= e and self.window(g)[1] >= s) >= 2:
+                return True
+        return False
+
+
+def violations(played: Played) -> list[str]:
+    """Every broken invariant of a play, one line each (empty: the promise held)."""
+    return Judge(played).violations()
+
+
+def check(scenario: Scenario) -> list[str]:
+    """Play ``scenario`` and return its violations."""
+    return violations(play(scenario))
+
+
+def notice_lines(notices: Iterable[Notice]) -> list[str]:
+    """The notices of a play, for people."""
+    return [
+        f"t={n.at:7.1f}s {n.state:8} {n.fingerprint:32} {n.reason}" for n in notices
+    ]
+
+
+def by_host(notices: Iterable[Notice]) -> Mapping[str, list[Notice]]:
+    """Notices grouped by host (for tests that look at one host)."""
+    out: dict[str, list[Notice]] = {}
+    for n in notices:
+        out.setdefault(n.host_id, []).append(n)
+    return out

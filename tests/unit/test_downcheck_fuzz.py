@@ -1,0 +1,181 @@
+"""The down-checker against generated scenarios: random fleets (regions, zones, racks, 1-200
+hosts, mixed intervals), random phases and jitter, random faults with random timing and
+overlaps, each played through the pure logic and judged by :mod:`fleetpulse.sim_check`.
+
+``make test`` runs a bounded, seeded number of examples; ``pytest --fuzz-long`` (with
+``FUZZ_EXAMPLES=N``, default 3000) runs thousands. A failure is shrunk by hypothesis and
+printed as a scenario file: save it and replay it with ``fleetpulse simulate FILE --offline``
+(or through a real broker and worker with ``fleetpulse simulate FILE``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fleetpulse.sim_check import check, notice_lines, play
+from fleetpulse.simulate import Scenario, load_scenario_text
+
+SETTINGS = [  # (missed, late): late below missed - 1, as the policy loader demands
+    (3.0, 1.5),
+    (4.0, 1.5),
+    (4.0, 2.0),
+    (5.0, 2.5),
+]
+
+
+@st.composite
+def scenario_docs(draw: st.DrawFn) -> dict[str, Any]:
+    """A scenario file's content: a random fleet and random faults on it."""
+    regions = draw(st.integers(1, 4))
+    big = draw(st.integers(0, 9)) == 0  # now and then a large fleet
+    hosts = draw(st.integers(1, 200) if big else st.integers(1, 40))
+    interval = draw(st.sampled_from([1, 2, 5, 10]))
+    missed, late = draw(st.sampled_from(SETTINGS))
+    duration = interval * draw(st.integers(20, 40))
+    downcheck = {
+        "missed": missed,
+        "late": late,
+        "grace": draw(st.sampled_from([0, 1, 2])),
+        "region_share": draw(st.sampled_from([0.4, 0.5, 0.7])),
+        "min_region_hosts": draw(st.sampled_from([3, 5])),
+        "flap_window": draw(st.sampled_from([0, 300])),
+    }
+    doc: dict[str, Any] = {
+        "name": "fuzz",
+        "seed": draw(st.integers(0, 2**16)),
+        "hosts": hosts,
+        "regions": regions,
+        "interval": interval,
+        "duration": duration,
+        "metrics": False,
+        "downcheck": downcheck,
+        "faults": [],
+    }
+    fleet = load_scenario_text(yaml.safe_dump(doc, sort_keys=False), "<fuzz>")
+    doc["faults"] = draw(st.lists(_fault(fleet, missed, late), max_size=6))
+    return doc
+
+
+def _fault(fleet: Scenario, missed: float, late: float) -> st.SearchStrategy[dict[str, Any]]:
+    ids = [h.host_id for h in fleet.hosts]
+    interval = fleet.interval_s
+    at = st.integers(1, int(fleet.duration_s * 0.8))
+    length = st.floats(0.5, 10).map(lambda k: round(k * interval, 1))
+    some = st.lists(st.sampled_from(ids), min_size=1, max_size=max(1, min(len(ids), 8)), unique=True)
+    slow_bound = max(0.1, round((missed - late) * interval * 0.9, 2))
+    kinds = [
+        st.fixed_dictionaries({"at": at, "crash": some}),
+        st.fixed_dictionaries({"at": at, "crash": some, "until": st.integers(1, 12).map(lambda k: k * interval)}),
+        st.fixed_dictionaries({"at": at, "reboot": some, "downtime": length}),
+        st.fixed_dictionaries(
+            {"at": at, "partition": st.sampled_from(fleet.regions), "for": length, "spool": st.booleans()}
+        ),
+        st.fixed_dictionaries({"at": at, "ingest_outage": st.just(True), "for": length, "spool": st.booleans()}),
+        st.fixed_dictionaries(
+            {"at": at, "flap": st.sampled_from(ids).map(lambda h: [h]), "for": length, "down": length, "up": length}
+        ),
+        st.fixed_dictionaries({"at": at, "clock_skew": some, "offset": st.sampled_from([-3600, -5, 7, 86400])}),
+        st.fixed_dictionaries(
+            {"at": at, "slow": some, "delay": st.floats(0.05, slow_bound).map(lambda d: round(d, 2)), "for": length}
+        ),
+    ]
+    return st.one_of(kinds).map(_after_at)
+
+
+def _after_at(fault: dict[str, Any]) -> dict[str, Any]:
+    """A crash's ``until`` is drawn as a length: make it a time after its ``at``."""
+    if "until" in fault:
+        return {**fault, "until": fault["at"] + fault["until"]}
+    return fault
+
+
+def _examples() -> int:
+    return int(os.environ.get("FUZZ_EXAMPLES", "3000"))
+
+
+def _replay_text(doc: dict[str, Any]) -> str:
+    return "# a scenario the down-checker failed; replay: fleetpulse simulate FILE --offline\n" + yaml.safe_dump(
+        doc, sort_keys=False
+    )
+
+
+def _check_doc(doc: dict[str, Any]) -> None:
+    text = yaml.safe_dump(doc, sort_keys=False)
+    scenario = load_scenario_text(text, "<fuzz>")
+    problems = check(scenario)
+    if problems:
+        played = play(scenario)
+        lines = "\n".join(notice_lines(played.notices)[:80])
+        pytest.fail(
+            "the down-checker broke its promise:\n  " + "\n  ".join(problems[:20])
+            + f"\nscenario file:\n{_replay_text(doc)}\nnotices:\n{lines}",
+            pytrace=False,
+        )  # fmt: skip
+
+
+# Scenarios the fuzzer found the down-checker failing, each a regression test now.
+FOUND = {
+    "one_host_regions_ingest_outage_pages_nobody": """
+name: fuzz
+hosts: 2
+regions: 2
+interval: 1
+duration: 20
+metrics: false
+downcheck: {missed: 3.0, late: 1.5, grace: 0, region_share: 0.4, min_region_hosts: 3, flap_window: 0}
+faults:
+- {at: 1, ingest_outage: true, for: 3.0, spool: false}
+""",
+    "an_ingest_outage_does_not_hide_a_host_that_stopped_on_its_own_later": """
+name: fuzz
+hosts: 3
+regions: 2
+interval: 1
+duration: 20
+metrics: false
+downcheck: {missed: 3.0, late: 1.5, grace: 0, region_share: 0.4, min_region_hosts: 3, flap_window: 0}
+faults:
+- {at: 1, crash: [r1-h001, r2-h001]}
+- {at: 3, crash: [r1-h002]}
+""",
+    "a_lone_live_host_cut_after_its_region_crashed_is_judged_alone": """
+name: fuzz
+hosts: 4
+regions: 1
+interval: 1
+duration: 20
+metrics: false
+downcheck: {missed: 3.0, late: 1.5, grace: 0, region_share: 0.4, min_region_hosts: 3, flap_window: 0}
+faults:
+- {at: 1, crash: [r1-h001, r1-h002, r1-h003]}
+- {at: 3, partition: r1, for: 3.0, spool: false}
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_scenarios_the_fuzzer_found_keep_the_promise(name: str) -> None:
+    _check_doc(yaml.safe_load(FOUND[name]))
+
+
+def test_generated_scenarios_keep_the_promise(request: pytest.FixtureRequest) -> None:
+    if not request.config.getoption("--fuzz-long"):
+        pytest.skip("run with --fuzz-long (FUZZ_EXAMPLES=N) for thousands of generated scenarios")
+
+    @settings(
+        max_examples=_examples(),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        database=None,
+    )
+    @given(scenario_docs())
+    def run(doc: dict[str, Any]) -> None:
+        _check_doc(doc)
+
+    run()
