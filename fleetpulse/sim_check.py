@@ -239,7 +239,15 @@ class Judge:
             return [f"t={n.at:.1f}s host_down {n.host_id} while its heartbeats arrived on time"]
         if not self.ran_throughout(gap, n.at):
             return []
-        if self.cut_during(gap, n.at) and not self.shared(gap, cut_only=True):
+        release = self.late * self.p.interval[n.host_id] + self.cfg.grace_s
+        explained = [
+            key
+            for key, with_it in self.shared(gap, cut_only=True)
+            # Its group back for a fresh deadline and grace while it stays silent: that looks
+            # exactly like a host that died under the blanket (the promise allows the page).
+            if any(g.end == math.inf or g.end + release > n.at + self.slack for g in with_it)
+        ]
+        if self.cut_during(gap, n.at) and not explained:
             return []  # a lone cut (the rest of its group crashed or ran on) looks exactly like a crash
         why = "its path was cut together with its group" if self.cut_during(gap, n.at) else "it ran and was not cut"
         return [f"t={n.at:.1f}s host_down {n.host_id} is false: silent since {gap.start:.1f}s, but {why}"]
@@ -305,12 +313,12 @@ class Judge:
         for n in fired:
             hosts = self.p.groups.get(n.blanket_group, set()) if n.kind != "ingest_outage" else set(self.region_of)
             causes = [
-                (len(cut & hosts) / len(cut | hosts), i)
+                (len(cut & hosts) / len(cut | hosts), f.at_s, i)  # the best fit, then the latest
                 for i, f in faults
                 if f.at_s <= n.at <= self._fault_end(f) + self._reach() and (cut := self._cut_hosts(f)) & hosts
             ]
             if causes:
-                cause = max(causes)[1]
+                cause = max(causes)[2]
                 # Crashes of hosts in several groups at once are one shared silence per group.
                 split = self.p.scenario.faults[cause].kind in ("crash", "reboot")
                 owner.setdefault((cause, n.blanket_group if split else ""), []).append(n)

@@ -340,6 +340,7 @@ class Correlator:
     # The topology labels in force: the fleet-wide (unscoped) settings' ``correlate_by``,
     # re-read every tick so a policy applied live regroups the fleet.
     correlate_by: tuple[str, ...] = ()
+    _last_cut: dict[str, Clique] = field(default_factory=dict)  # the groups cut off at the last tick
 
     def __post_init__(self) -> None:
         self.correlate_by = self.correlate_by or self.settings.correlate_by
@@ -560,6 +561,7 @@ class Correlator:
 
     def _blankets(self, now: float) -> list[Notice]:
         cut = self._cut_off()
+        self._last_cut = cut
         notices = self._ingest(cut, now)
         ingest = INGEST in self.open
         chosen: list[str] = []
@@ -727,8 +729,30 @@ class Correlator:
         host.last_page = now
         return [self._fire(Notice("host_down", "firing", region, host_id, now, why))]
 
+    def _returned(self, host_id: str, now: float) -> None:
+        """A host that stopped with a cut-off group is back before the group's alert was raised
+        (a short cut heals): the others that stopped with it get the fresh deadline a lifted
+        blanket gives, since their next beats may simply not be due yet."""
+        blankets = {n.blanket_group for n in self.open.values()}
+        for key in self._keys(self.hosts[host_id]):
+            found = self._last_cut.get(key)
+            if found is None or key in blankets or host_id not in found.hosts:
+                continue
+            if key == FLEET and INGEST in self.open:
+                continue
+            for other in found.hosts:
+                member = self.hosts[other]
+                if other == host_id or member.status not in ("late", "silent"):
+                    continue
+                member.release_until = max(member.release_until, now + self._cfg(other).late * member.interval_s)
+                if member.status == "silent":
+                    member.since = max(member.since, member.release_until)
+                self.dirty.add(other)
+
     def _back(self, sig: Signal, host: _Host) -> list[Notice]:
         was = host.status
+        if was in ("late", "silent"):
+            self._returned(sig.host_id, sig.at)
         self._heard(sig.host_id, host, sig.at)
         self._set(sig.host_id, host, "up", sig.at)
         self.pending.discard(sig.host_id)

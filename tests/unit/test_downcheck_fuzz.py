@@ -156,6 +156,19 @@ faults:
 - {at: 1, crash: [r1-h001, r1-h002, r1-h003]}
 - {at: 3, partition: r1, for: 3.0, spool: false}
 """,
+    "a_short_cut_healing_before_its_alert_gives_the_others_a_fresh_deadline": """
+name: fuzz
+seed: 1
+hosts: 2
+regions: 1
+interval: 1
+duration: 20
+metrics: false
+downcheck: {missed: 3.0, late: 1.5, grace: 0, region_share: 0.4, min_region_hosts: 3, flap_window: 0}
+faults:
+- {at: 1, partition: r1, for: 2.0, spool: false}
+- {at: 1, flap: [r1-h001], for: 3.0, down: 1.0, up: 1.0}
+""",
 }
 
 
