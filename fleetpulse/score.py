@@ -28,10 +28,15 @@ Matching, page by page in time order, each page to at most one thing it can expl
       same down is false. Failing that, the page is *allowed* by an expectation of H whose
       window holds t and ``host_down_allowed`` is set: a long reboot allows one; a flap
       allows one per ``flap_window_s`` (a page within the flap window of the last allowed
-      one is false and breaks the flap expectation). Anything else is false, notably a
-      ``host_down`` for a live host of a partitioned region.
+      one is false and breaks the flap expectation); an agent restart long enough to look
+      down and a partition cutting a host without its group allow one each. Anything else is
+      false, notably a ``host_down`` for a live host of a partitioned region or group. A
+      crash under a group partition (``covered_by="group zone=r1-z2"``) may be paged until
+      that partition ends plus the slack, like one under a region partition.
     * ``host_rebooted`` matches an expectation of the same kind and host,
       ``region_unreachable`` / ``region_unknown`` one of the same kind and region,
+      ``group_unreachable`` / ``group_unknown`` one of the same kind and group (the alert's
+      ``labels["group"]``, ``zone=r1-z2``; its region is only informative),
       ``ingest_outage`` one of that kind, each with t inside the expectation's window. When
       several expectations could take it, the earliest one still short of its
       ``min_count`` wins, then the earliest still below ``max_count``; a page beyond every
@@ -70,15 +75,16 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from collector.contract import Alert
-from fleetpulse.simulate import Down, Expectation, Truth
+from fleetpulse.simulate import ALLOWANCE_KINDS, Down, Expectation, Truth
 from policies.downcheck import NOTICE_KINDS
 
 # How much later than the silence timeout a detection may come before ``latency_ok`` is false.
 LATENCY_MARGIN_S = 2.0
 # Examples named per kind in the failure line of false pages (the full list is in the report).
 FAILURE_EXAMPLES = 3
-# Expectation kinds whose pages are matched by region (the rest by host, or kind only).
+# Expectation kinds whose pages are matched by region, by group (the rest by host, or kind only).
 _REGION_KINDS = ("region_unreachable", "region_unknown")
+_GROUP_KINDS = ("group_unreachable", "group_unknown")
 # Truth files written before the simulator named the alert ("partition") still score.
 _KIND_ALIASES = {"partition": "region_unreachable"}
 
@@ -89,6 +95,8 @@ _NOT = {
     "host_flapping": "was not flapping",
     "region_unreachable": "was not cut off",
     "region_unknown": "was not cut off",
+    "group_unreachable": "was not cut off",
+    "group_unknown": "was not cut off",
     "ingest_outage": "had no ingest outage",
 }
 
@@ -120,6 +128,12 @@ class ScoredPage:
     verdict: PageVerdict
     reason: str
     expectation: int | None = None
+    group: str = ""  # a group alert's "label=value"
+
+    @property
+    def subject(self) -> str:
+        """What the page is about, for people: its host, group, region, or the fleet."""
+        return self.host_id or self.group or self.region or "fleet"
 
 
 @dataclass(frozen=True)
@@ -231,9 +245,7 @@ class Report:
             out.extend(f"  {'ok  ' if e.ok else 'FAIL'} {e.label}: {e.text}" for e in self.expectations)
         if self.false_pages:
             out.append("false pages:")
-            out.extend(
-                f"  {rel(p.at)} {p.kind} {p.host_id or p.region or 'fleet'}: {p.reason}" for p in self.false_pages
-            )
+            out.extend(f"  {rel(p.at)} {p.kind} {p.subject}: {p.reason}" for p in self.false_pages)
         if self.missed:
             out.append("missed downs:")
             out.extend(
@@ -243,7 +255,7 @@ class Report:
             )
         if self.unscored:
             out.append("not scored (the run's edges):")
-            out.extend(f"  {rel(p.at)} {p.kind} {p.host_id or p.region or 'fleet'}: {p.reason}" for p in self.unscored)
+            out.extend(f"  {rel(p.at)} {p.kind} {p.subject}: {p.reason}" for p in self.unscored)
         out.append(f"duplicates dropped: {self.duplicates}; alerts outside the run's window: {self.outside_window}")
         if self.failures:
             out.append("failures:")
@@ -344,7 +356,11 @@ class _Scorer:
         if down.covered_by:
             kind, _, region = down.covered_by.partition(" ")
             for f in t.faults:
-                if f.kind == kind and (not region or f.region == region) and f.at <= down.since:
+                if kind == "group":
+                    covers = f.kind == "partition" and f.group == region
+                else:
+                    covers = f.kind == kind and (not region or f.region == region)
+                if covers and f.at <= down.since:
                     blanket_end = f.end if f.end is not None else t.end
                     if down.since < blanket_end:
                         last = max(last, blanket_end)
@@ -353,7 +369,7 @@ class _Scorer:
     def label(self, e: Expectation) -> str:
         """How failures name an expectation: its fault's kind, what it hit, and the fault's index."""
         fault = next((f for f in self.truth.faults if f.index == e.fault), None)
-        subject = e.host_id or e.region
+        subject = e.host_id or e.group or e.region
         return " ".join(x for x in (fault.kind if fault else e.kind, subject) if x) + f" (#{e.fault})"
 
     def page(self, alert: Alert) -> None:
@@ -396,6 +412,8 @@ class _Scorer:
             return False
         if e.kind in _REGION_KINDS:
             return e.region == alert.region
+        if e.kind in _GROUP_KINDS:
+            return e.group == alert.labels.get("group", "")
         if e.kind == "host_rebooted":
             return e.host_id == alert.host_id
         return True  # ingest_outage: the fleet's
@@ -459,22 +477,27 @@ class _Scorer:
     def _context(self, alert: Alert) -> str:
         """Why nothing explains a page: the host was up, and which faults were in force then."""
         t, at = self.truth, alert.at
+        group = alert.labels.get("group", "")
         around = [
-            f"{f.kind}{' ' + f.region if f.region else ''} (#{f.index})"
+            f"{f.kind}{' ' + (f.region or f.group) if f.region or f.group else ''} (#{f.index})"
             for f in t.faults
             if f.at <= at <= (f.end if f.end is not None else t.end) + t.slack_s
             and (
                 f.kind == "ingest_outage"
                 or (alert.host_id and alert.host_id in f.hosts)
                 or (f.region and f.region == alert.region)
+                or (group and f.group == group)
             )
         ]
-        who = alert.host_id or alert.region or "the fleet"
+        who = alert.host_id or group or alert.region or "the fleet"
         state = _NOT.get(alert.rule, "was not what the alert says")
         return f"{who} {state}" + (f"; during {', '.join(around)}" if around else "; no fault explains it")
 
     def _add(self, alert: Alert, verdict: PageVerdict, reason: str, expectation: int | None = None) -> None:
-        self.scored.append(ScoredPage(alert.rule, alert.host_id, alert.region, alert.at, verdict, reason, expectation))
+        group = alert.labels.get("group", "")
+        self.scored.append(
+            ScoredPage(alert.rule, alert.host_id, alert.region, alert.at, verdict, reason, expectation, group)
+        )
 
     def results(self) -> list[ExpectationResult]:
         """Each expectation's count checked against its range."""
@@ -487,6 +510,12 @@ class _Scorer:
                 count = _most_within(downs, window) if window > 0 else min(1, len(downs))
                 ok = e.min_count <= count <= e.max_count
                 text = f"{count} host_down within one {window:g}s flap window, want {_want(e.min_count, e.max_count)}"
+            elif e.kind in ALLOWANCE_KINDS:
+                # No alert of its own: what counts is the host_down it allowed (a second one is
+                # a false page, named in the failures).
+                count = len(self.allowed_downs[i])
+                ok = e.min_count <= count <= e.max_count
+                text = f"{count} host_down allowed, want {_want(e.min_count, e.max_count)}"
             else:
                 count = self.counts[i]
                 ok = e.min_count <= count <= e.max_count
@@ -560,9 +589,7 @@ def score(truth: Truth, alerts: Iterable[Alert]) -> Report:
         if p.verdict == "false" and p.expectation not in broken:
             unexplained[p.kind].append(p)
     for kind, wrong in unexplained.items():
-        examples = ", ".join(
-            f"{p.host_id or p.region or 'fleet'} t={p.at - truth.start:.1f}s" for p in wrong[:FAILURE_EXAMPLES]
-        )
+        examples = ", ".join(f"{p.subject} t={p.at - truth.start:.1f}s" for p in wrong[:FAILURE_EXAMPLES])
         more = f" (+{len(wrong) - FAILURE_EXAMPLES} more)" if len(wrong) > FAILURE_EXAMPLES else ""
         failures.append(f"{len(wrong)} false {kind}: {examples}{more}")
 

@@ -470,7 +470,7 @@ def play_through_downchecker(text: str, start: float = START) -> tuple[Truth, li
         if isinstance(ev, Heartbeat):
             if ev.host_id not in watches:
                 watches[ev.host_id], sig = HostWatch.first(
-                    ev.host_id, ev.region, ev.boot_id, ev.seq, ev.sent_at, ev.interval_s, now
+                    ev.host_id, ev.region, ev.boot_id, ev.seq, ev.sent_at, ev.interval_s, now, ev.labels
                 )
                 publish(c.signal(sig))
             else:
@@ -555,3 +555,131 @@ def test_latency_is_measured_to_when_the_page_was_announced_not_to_its_decision_
     report = score(truth(faults=[fault], downs=[down]), [late])
     assert report.latencies_s == (15.0,) and report.latency_ok is False
     assert report.host_down_precision == 1.0 and report.verdict == "pass"
+
+
+# -- group partitions, agent restarts, hosts cut off alone ---------------------------------------
+
+ZONE = "zone=r1-z2"
+
+
+def zone_partition(index: int, at: float, end: float, group: str = ZONE) -> tuple[FaultWindow, Expectation]:
+    fault = FaultWindow(index, "partition", at, end, hosts=["r1-h002", "r1-h004"], group=group)
+    expect = Expectation("group_unreachable", index, at, end + 6.0, 1, 1, region="r1", group=group, note="exactly one")
+    return fault, expect
+
+
+def group_fired(at: float, group: str = ZONE, region: str = "r1") -> Alert:
+    notice = Notice("group_unreachable", "firing", region, "", at, "unit", group=group)
+    return downcheck_alert(notice, at)
+
+
+def group_resolved(first: Alert, at: float) -> Alert:
+    group = first.labels["group"]
+    notice = Notice("group_unreachable", "resolved", first.region, "", at, "unit", group=group)
+    return downcheck_alert(notice, first.started_at)
+
+
+def test_a_group_alert_naming_the_partitioned_zone_is_owed_and_true() -> None:
+    fault, expect = zone_partition(0, START + 40, START + 55)
+    first = group_fired(START + 42.5)
+    report = score(truth([fault], [], [expect]), [first, group_resolved(first, START + 55.5)])
+    assert report.verdict == "pass", report.failures
+    assert {k.kind: (k.pages, k.true_pages, k.false_pages) for k in report.kinds}["group_unreachable"] == (1, 1, 0)
+    (result,) = report.expectations
+    assert (result.label, result.text) == ("partition zone=r1-z2 (#0)", "1 group_unreachable, want exactly 1")
+    assert report.pages[0].group == ZONE and report.pages[0].subject == ZONE
+
+
+def test_a_group_alert_is_matched_by_its_group_label_not_its_region() -> None:
+    fault, expect = zone_partition(0, START + 40, START + 55)
+    other = group_fired(START + 42.5, group="zone=r1-z1")  # same region, another zone
+    region = fired("region_unreachable", START + 43.0, region="r1")  # the zone's region was not cut off
+    report = score(truth([fault], [], [expect]), [other, region])
+    assert failures_of(report) == [
+        "partition zone=r1-z2 (#0): 0 group_unreachable, want exactly 1",
+        "1 false group_unreachable: zone=r1-z1 t=42.5s",
+        "1 false region_unreachable: r1 t=43.0s",
+    ]
+    wrong = {p.kind: p.reason for p in report.false_pages}
+    assert wrong["group_unreachable"] == "zone=r1-z1 was not cut off; no fault explains it"
+    assert wrong["region_unreachable"] == "r1 was not cut off; no fault explains it"
+
+
+def test_two_group_alerts_for_one_partition_fail_it_one_alert_per_shared_cause() -> None:
+    fault, expect = zone_partition(0, START + 40, START + 55)
+    first = group_fired(START + 42.5)
+    alerts = [first, group_resolved(first, START + 47.0), group_fired(START + 49.0)]
+    report = score(truth([fault], [], [expect]), alerts)
+    assert failures_of(report) == ["partition zone=r1-z2 (#0): 2 group_unreachable, want exactly 1"]
+    assert [p.verdict for p in report.pages] == ["true", "false"]
+
+
+def test_a_down_under_a_group_partition_may_be_paged_after_the_partition_ends() -> None:
+    fault, expect = zone_partition(0, START + 40, START + 80)
+    f_crash, down = crash(1, "r1-h002", START + 45, START + 60, covered_by=f"group {ZONE}")
+    first = group_fired(START + 42.5)
+    alerts = [first, group_resolved(first, START + 80.5), fired("host_down", START + 82.0, "r1-h002")]
+    report = score(truth([fault, f_crash], [down], [expect]), alerts)
+    assert report.verdict == "pass", report.failures
+    assert report.detected_downs == 1 and report.latencies_s == ()  # it waited for the group by design
+    uncovered = replace(down, covered_by="")  # without the cover the page comes after the down ended
+    assert score(truth([fault, f_crash], [uncovered], [expect]), alerts).verdict == "fail"
+
+
+@pytest.mark.parametrize(("kind", "fault_kind"), [("restart", "restart"), ("partition_host", "partition")])
+def test_a_long_agent_restart_or_a_host_cut_off_alone_allows_one_host_down_and_owes_nothing(
+    kind: str, fault_kind: str
+) -> None:
+    fault = FaultWindow(0, fault_kind, START + 30, START + 40, hosts=["r1-h004"])
+    expect = Expectation(kind, 0, START + 30, START + 46, 0, 1, region="r1", host_id="r1-h004", host_down_allowed=True)
+    t = truth([fault], [], [expect])
+    assert score(t, []).verdict == "pass"
+    page = fired("host_down", START + 35.0, "r1-h004")
+    report = score(t, [page])
+    assert report.verdict == "pass", report.failures
+    assert report.expectations[0].text == "1 host_down allowed, want at most 1"
+    again = score(t, [page, resolved(page, START + 36.0), fired("host_down", START + 38.0, "r1-h004")])
+    assert [p.reason for p in again.false_pages] == [f"one more than {fault_kind} r1-h004 (#0) allows"]
+    assert score(t, [fired("host_rebooted", START + 40.5, "r1-h004")]).verdict == "fail"  # same boot: no reboot
+
+
+def test_a_short_agent_restart_allows_no_host_down() -> None:
+    fault = FaultWindow(0, "restart", START + 30, START + 32, hosts=["r1-h004"], details={"downtime_s": 2.0})
+    expect = Expectation("restart", 0, START + 30, START + 38, 0, 0, region="r1", host_id="r1-h004")
+    report = score(truth([fault], [], [expect]), [fired("host_down", START + 34.0, "r1-h004")])
+    assert failures_of(report) == ["1 false host_down: r1-h004 t=34.0s"]
+    assert report.expectations[0].text == "0 host_down allowed, want exactly 0"
+
+
+GROUPS_SCENARIO = """\
+name: groups
+seed: 5
+hosts: 60
+regions: 2
+zones: 3
+racks: 2
+interval: 1
+intervals: [1, 1, 2]
+jitter: 0.3
+duration: 120
+downcheck: {missed: 4, late: 1.5, grace: 1, flap_window: 300}
+faults:
+  - {at: 10, partition: {zone: r1-z2}, for: 15}
+  - {at: 14, crash: [r1-h005]}
+  - {at: 35, restart: {region: r2, count: 1}, downtime: 10}
+  - {at: 50, partition: {rack: r2-z3-r1}, for: 15}
+  - {at: 75, partition: {region: r1, count: 2}, for: 10}
+  - {at: 95, restart: {region: r1, count: 1}, downtime: 2}
+"""
+
+
+def test_the_down_checker_passes_group_partitions_restarts_and_mixed_intervals_in_virtual_time() -> None:
+    t, alerts = play_through_downchecker(GROUPS_SCENARIO)
+    report = score(t, alerts)
+    assert report.verdict == "pass", report.lines()
+    groups = [(p.group, p.verdict) for p in report.pages if p.kind == "group_unreachable"]
+    assert groups == [("zone=r1-z2", "true"), ("rack=r2-z3-r1", "true")]
+    # The crash inside the zone is paged once the zone is back (no witnesses to see it earlier).
+    (down,) = t.downs
+    assert (down.host_id, down.covered_by, down.required) == ("r1-h005", "group zone=r1-z2", True)
+    assert report.detected_downs == 1 and not report.missed

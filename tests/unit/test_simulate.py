@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
+import math
+import textwrap
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +16,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fleetpulse.simulate
 from collector.contract import Heartbeat, MetricBatch, PeerProbe
 from fleetpulse.simulate import (
+    ALL_FAULT_KINDS,
     FAULT_KINDS,
     SCENARIO_DIR,
     Record,
@@ -23,6 +29,7 @@ from fleetpulse.simulate import (
     TimelineStats,
     Truth,
     describe,
+    dump_scenario,
     ground_truth,
     load_scenario,
     load_scenario_text,
@@ -579,3 +586,392 @@ def test_the_suite_has_every_fault_apart_and_quiet_at_the_end() -> None:
     assert sc.duration_s - max(end for _, end, _ in windows) >= 15
     assert [d.covered_by for d in truth.downs if d.region == "r2"] == ["partition r2"]
     assert all(d.required for d in truth.downs)
+
+
+# -- topology, intervals, jitter, agent restarts, group partitions ---------------------------
+
+# 24 hosts in 2 regions x 2 zones x 2 racks: 6 hosts per zone, 3 per rack; faults start on line 10.
+TOPO = "seed: 1\nhosts: 24\nregions: 2\nzones: 2\nracks: 2\ninterval: 1\nduration: 30\nmetrics: false\nfaults:\n"
+# 40 hosts: 10 per zone (min_group_hosts 5), 5 per rack.
+GROUP_HEAD = TOPO.replace("hosts: 24", "hosts: 40")
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "needle"),
+    [
+        ("zones: -1\n", "s.yaml:1", "'zones' must be an integer >= 0"),
+        ("hosts: 4\nracks: 2\n", "s.yaml:2", "'racks' are per zone: give 'zones' (zones per region) too"),
+        ("intervals: []\n", "s.yaml:1", "'intervals' must be a non-empty list of seconds"),
+        ("intervals:\n  - 1\n  - 0\n", "s.yaml:1", "'intervals' must be > 0"),
+        ("interval: 1\njitter: 0.6\n", "s.yaml:2", "'jitter' 0.6s must be at most (late - 1) x the smallest interval"),
+        ("interval: 1\nintervals: [2, 0.5]\njitter: 0.3\n", "s.yaml:3", "= 0.25s (late 1.5, interval 0.5s)"),
+        ("interval: 1\ndowncheck: {late: 2, missed: 4}\njitter: 1.5\n", "s.yaml:3", "= 1s (late 2, interval 1s)"),
+        ("interval: 1\njitter: 1\n", "s.yaml:2", "beyond it a healthy host's beats come more than late x interval"),
+        (
+            TOPO + "  - {at: 5, partition: {zone: r1-z9}, for: 5}\n",
+            "s.yaml:10",
+            "partition: unknown zone 'r1-z9' (zone values: r1-z1, r1-z2, r2-z1, r2-z2)",
+        ),
+        (TOPO + "  - at: 5\n    partition:\n      zone: r1-z9\n    for: 5\n", "s.yaml:12", "unknown zone 'r1-z9'"),
+        (TOPO + "  - {at: 5, partition: {rack: r1-z1-r3}, for: 5}\n", "s.yaml:10", "unknown rack 'r1-z1-r3'"),
+        (
+            HEAD + "  - {at: 5, partition: {zone: r1-z1}, for: 5}\n",
+            "s.yaml:8",
+            "no host has a label 'zone' (labels: region;",
+        ),
+        (TOPO + "  - {at: 5, partition: {region: r9}, for: 5}\n", "s.yaml:10", "partition: unknown region 'r9'"),
+        (
+            TOPO + "  - {at: 5, partition: {zone: r1-z1, rack: r1-z1-r1}, for: 5}\n",
+            "s.yaml:10",
+            "partition: give a region, a label group like {zone: r1-z2}, host ids or {region: R, count: N}",
+        ),
+        (TOPO + "  - {at: 5, partition: [r1-h001, r1-h999], for: 5}\n", "s.yaml:10", "unknown host(s) r1-h999"),
+        (
+            TOPO + "  - {at: 5, partition: {region: r1, count: 13}}\n",
+            "s.yaml:10",
+            "wants 13 host(s) but region r1 has 12",
+        ),
+        (HEAD + "  - {at: 5, restart: [r1-h001]}\n", "s.yaml:8", "restart: 'downtime' is required"),
+        (HEAD + "  - {at: 5, restart: [r1-h001], downtime: 0}\n", "s.yaml:8", "'downtime' must be > 0"),
+        (
+            HEAD + "  - {at: 5, restart: [r1-h001], downtime: 2, until: 9}\n",
+            "s.yaml:8",
+            "unknown key 'until' for restart",
+        ),
+        ("downcheck:\n  correlate_by: zone\n", "s.yaml:2", "'correlate_by' must be a list of label names"),
+        ("downcheck:\n  min_group_hosts: 1\n", "s.yaml:2", "'min_group_hosts' must be an integer >= 2"),
+        ("downcheck:\n  correlate_by: [zone, zone]\n", "s.yaml:1", "'correlate_by' must list distinct label names"),
+        ("downcheck: {group_share: 0}\n", "s.yaml:1", "'group_share' must be in (0, 1]"),
+    ],
+)
+def test_new_scenario_keys_and_fault_forms_report_file_and_line(text: str, where: str, needle: str) -> None:
+    found = problems(text)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{where}: "), found
+    assert needle in found[0], found
+
+
+def test_the_downcheck_mapping_takes_the_group_settings() -> None:
+    sc = load_scenario_text("downcheck: {group_share: 0.7, min_group_hosts: 3, correlate_by: [region, zone]}\n")
+    assert (sc.downcheck.group_share, sc.downcheck.min_group_hosts) == (0.7, 3)
+    assert sc.downcheck.correlate_by == ("region", "zone")
+
+
+def test_hosts_are_spread_round_robin_over_zones_and_racks_and_beat_with_their_labels() -> None:
+    fleet = make_fleet(8, ("r1", "r2"), zones=2, racks=2)
+    assert [(h.host_id, dict(h.labels)) for h in fleet if h.region == "r1"] == [
+        ("r1-h001", {"zone": "r1-z1", "rack": "r1-z1-r1"}),
+        ("r1-h002", {"zone": "r1-z2", "rack": "r1-z2-r1"}),
+        ("r1-h003", {"zone": "r1-z1", "rack": "r1-z1-r2"}),
+        ("r1-h004", {"zone": "r1-z2", "rack": "r1-z2-r2"}),
+    ]
+    assert {h.labels["zone"] for h in fleet if h.region == "r2"} == {"r2-z1", "r2-z2"}
+    assert [dict(h.labels) for h in make_fleet(3, ("r1",), zones=3)] == [{"zone": f"r1-z{k}"} for k in (1, 2, 3)]
+    assert all(not h.labels for h in make_fleet(4, ("r1",)))  # no zones: no labels
+    assert len(set(fleet)) == 8  # hosts stay hashable
+    sc = scenario(head=TOPO)
+    assert (sc.zones, sc.racks) == (2, 2)
+    records, _ = play(sc)
+    labels = {r.key: heartbeat(r).labels for r in records if isinstance(r.event, Heartbeat)}
+    assert labels["r2-h005"] == {"simulated": "true", "zone": "r2-z1", "rack": "r2-z1-r1"}
+    plain, _ = play(scenario())
+    assert all(heartbeat(r).labels == {"simulated": "true"} for r in plain if isinstance(r.event, Heartbeat))
+
+
+def test_hosts_with_mixed_intervals_beat_on_their_own_schedules_merged_in_time_order() -> None:
+    head = HEAD.replace("interval: 1", "interval: 1\nintervals: [1, 2, 3]").replace("metrics: false", "metrics: true")
+    sc = scenario(head=head)
+    assert [h.interval_s for h in sc.hosts] == [1, 2, 3, 1, 2, 3]
+    assert (sc.interval_s, sc.longest_interval_s) == (1, 3)
+    records, stats = play(sc)
+    assert [r.emitted_at for r in records] == sorted(r.emitted_at for r in records)
+    plans = Timeline(sc).plans
+    for host in sc.hosts:
+        phase, interval = plans[host.host_id].phase, host.interval_s
+        assert 0 <= phase < interval
+        mine = beats(records, host.host_id)
+        schedule = [k * interval + phase for k in range(math.ceil((30 - phase) / interval))]
+        assert [r.emitted_at for r in mine] == pytest.approx(schedule)
+        assert {heartbeat(r).interval_s for r in mine} == {interval}
+        assert [heartbeat(r).seq for r in mine] == list(range(1, len(mine) + 1))
+        batches = [r.event for r in records if r.key == host.host_id and isinstance(r.event, MetricBatch)]
+        assert len(batches) == len(mine) and {b.interval_s for b in batches} == {interval}
+    assert stats.heartbeats_emitted == sum(len(beats(records, h.host_id)) for h in sc.hosts)
+
+
+def tick_by_tick(timeline: Timeline) -> list[Record]:
+    """How the timeline played before hosts had their own intervals: one tick of the scenario's
+    interval after another, hosts in (phase, index) order within a tick."""
+    sc = timeline.scenario
+    order = sorted(timeline.plans.values(), key=lambda p: (p.phase, p.host.index))
+    out: list[Record] = []
+    held: list[tuple[float, int, Record]] = []
+    pushed = itertools.count()
+    tick = 0
+    while tick * sc.interval_s < sc.duration_s:
+        for plan in order:
+            t = tick * sc.interval_s + plan.phase
+            if t >= sc.duration_s:
+                continue
+            while held and held[0][0] <= t:
+                out.append(heapq.heappop(held)[2])
+            for record in timeline.emit(plan, t):
+                if record.deliver_at <= t:
+                    out.append(record)
+                else:
+                    heapq.heappush(held, (record.deliver_at, next(pushed), record))
+        tick += 1
+    return out + [r for _, _, r in sorted(held)]
+
+
+def test_one_shared_interval_plays_exactly_as_tick_by_tick() -> None:
+    faults = "  - {at: 5, partition: r2, for: 5}\n  - {at: 8, slow: {region: r1}, delay: 0.5, jitter: 0.9}\n"
+    faults += "  - {at: 12, crash: {count: 1}, until: 20}\n  - {at: 14, flap: {count: 1}, for: 8, down: 1, up: 2}\n"
+    head = HEAD.replace("metrics: false", "metrics: true\nwitnesses: 1")
+    sc = scenario(faults, head)
+    assert list(Timeline(sc, START).records()) == tick_by_tick(Timeline(sc, START))
+    same = scenario(faults, head.replace("interval: 1", "interval: 1\nintervals: [1]"))
+    assert list(Timeline(same, START).records()) == tick_by_tick(Timeline(sc, START))
+
+
+def test_jitter_moves_each_beat_within_its_bound_from_a_stream_of_its_own() -> None:
+    head = HEAD.replace("interval: 1", "interval: 1\njitter: 0.5").replace("metrics: false", "metrics: true")
+    sc = scenario(head=head)
+    records, _ = play(sc)
+    plain = Timeline(scenario(head=HEAD.replace("metrics: false", "metrics: true"))).plans
+    late = sc.downcheck.late * sc.interval_s
+    for host_id, plan in Timeline(sc).plans.items():
+        # The scenario's other random streams draw exactly as without jitter.
+        assert (plan.phase, plan.base) == (plain[host_id].phase, plain[host_id].base)
+        sent = [r.emitted_at for r in beats(records, host_id)]
+        offsets = [t - (k * sc.interval_s + plan.phase) for k, t in enumerate(sent)]
+        assert all(0 <= o < 0.5 for o in offsets) and len(set(offsets)) > 1
+        assert all(0 < b - a <= late for a, b in itertools.pairwise(sent))  # never late while healthy
+    assert play(scenario(head=head))[0] == records  # seeded
+    no_jitter = HEAD.replace("interval: 1", "interval: 1\njitter: 0")
+    assert play(scenario(head=no_jitter))[0] == play(scenario())[0]
+
+
+def test_an_agent_restart_keeps_the_boot_id_and_continues_the_sequence() -> None:
+    sc = scenario("  - {at: 10, restart: [r1-h002], downtime: 4}\n", HEAD.replace("metrics: false", "witnesses: 1"))
+    (fault,) = sc.faults
+    assert (fault.kind, fault.hosts, fault.downtime_s, fault.end_s(30)) == ("restart", ("r1-h002",), 4.0, 14.0)
+    records, stats = play(sc)
+    mine = beats(records, "r1-h002")
+    assert not [r for r in mine if 10 <= r.emitted_at < 14]
+    assert {heartbeat(r).boot_id for r in mine} == {"sim-1-r1-h002-b0"}  # unlike a reboot
+    assert [heartbeat(r).seq for r in mine] == list(range(1, 27))  # no reset: 10 before, 16 after
+    # Only the agent stopped: its peers still reach the host.
+    probes = [r.event for r in records if isinstance(r.event, PeerProbe) and r.event.target == "r1-h002"]
+    assert probes and all(p.ok for p in probes)
+    assert stats.dropped == 0
+
+
+def test_a_partition_of_a_zone_or_rack_cuts_exactly_its_hosts() -> None:
+    sc = scenario(
+        "  - {at: 10, partition: {zone: r1-z2}, for: 5}\n  - {at: 20, partition: {rack: r2-z1-r2}, for: 5}\n", TOPO
+    )
+    zone, rack = sc.faults
+    assert (zone.group, zone.region, zone.hosts) == (
+        "zone=r1-z2",
+        "",
+        ("r1-h002", "r1-h004", "r1-h006", "r1-h008", "r1-h010", "r1-h012"),
+    )
+    assert (rack.group, rack.hosts) == ("rack=r2-z1-r2", ("r2-h003", "r2-h007", "r2-h011"))
+    assert [h.host_id for h in sc.group_hosts("rack=r2-z1-r2")] == list(rack.hosts)
+    records, stats = play(sc)
+    held = [r for r in records if r.deliver_at > r.emitted_at]
+    assert {r.key for r in held} == set(zone.hosts) | set(rack.hosts)
+    assert {r.deliver_at for r in held if r.key in zone.hosts} == {15}
+    assert {r.deliver_at for r in held if r.key in rack.hosts} == {25}
+    assert stats.spooled == 6 * 5 + 3 * 5
+
+
+def test_a_region_partition_names_its_hosts_and_a_subset_partition_uses_its_hosts_up() -> None:
+    sc = scenario(
+        "  - {at: 5, partition: r2, for: 5}\n"
+        "  - {at: 6, partition: {region: r2}, for: 5}\n"
+        "  - {at: 7, partition: {region: r1, count: 2}, for: 5}\n"
+        "  - {at: 8, partition: [r2-h001], for: 5}\n"
+        "  - {at: 9, crash: {region: r1, count: 1}}\n"
+        "  - {at: 9, crash: {region: r2, count: 2}}\n"
+    )
+    whole, mapping, subset, listed, crash_r1, crash_r2 = sc.faults
+    assert whole == replace(mapping, at_s=5.0)  # two spellings of one partition
+    assert (whole.group, whole.region, whole.hosts) == ("region=r2", "r2", ("r2-h001", "r2-h002", "r2-h003"))
+    assert (subset.group, len(subset.hosts), {h[:2] for h in subset.hosts}) == ("", 2, {"r1"})
+    assert (listed.group, listed.hosts) == ("", ("r2-h001",))
+    # A subset picks hosts, so later selections avoid them; a whole region picks none.
+    assert not set(crash_r1.hosts) & set(subset.hosts)
+    assert set(crash_r2.hosts) == {"r2-h002", "r2-h003"}
+    records, _ = play(sc)
+    cut = {r.key for r in records if 7 <= r.emitted_at < 12 and r.deliver_at > r.emitted_at and r.key[:2] == "r1"}
+    assert cut == set(subset.hosts)
+
+
+def test_a_zone_partition_owes_one_group_alert_naming_it_and_no_host_down() -> None:
+    truth = ground_truth(scenario("  - {at: 5, partition: {zone: r1-z2}, for: 10}\n", GROUP_HEAD), START)
+    (owed,) = truth.expectations
+    assert (owed.kind, owed.group, owed.region, owed.min_count, owed.max_count) == (
+        "group_unreachable",
+        "zone=r1-z2",
+        "r1",
+        1,
+        1,
+    )
+    assert (owed.start, owed.end, owed.host_down_allowed) == (START + 5, START + 15 + 6, False)
+    assert truth.downs == []
+    (window,) = truth.faults
+    assert (window.group, window.region, len(window.hosts)) == ("zone=r1-z2", "", 10)
+    short = ground_truth(scenario("  - {at: 5, partition: {zone: r1-z2}, for: 4}\n", GROUP_HEAD), START)
+    assert (short.expectations[0].min_count, short.expectations[0].max_count) == (0, 1)
+    region = ground_truth(scenario("  - {at: 5, partition: r1, for: 10}\n", GROUP_HEAD), START)
+    assert [(e.kind, e.region, e.group) for e in region.expectations] == [("region_unreachable", "r1", "")]
+    assert (region.faults[0].group, region.faults[0].hosts) == ("region=r1", [])  # a region is named, not listed
+
+
+def test_a_small_group_owes_nothing_and_a_zone_that_is_its_whole_region_owes_the_region_alert() -> None:
+    small = ground_truth(scenario("  - {at: 5, partition: {rack: r1-z1-r1}, for: 10}\n", TOPO), START)  # 3 hosts
+    assert [(e.kind, e.group, e.min_count, e.max_count) for e in small.expectations] == [
+        ("group_unknown", "rack=r1-z1-r1", 0, 1)
+    ]
+    strict = GROUP_HEAD.replace("faults:", "downcheck: {min_group_hosts: 11}\nfaults:")
+    below = ground_truth(scenario("  - {at: 5, partition: {zone: r1-z2}, for: 10}\n", strict), START)
+    assert [(e.kind, e.min_count) for e in below.expectations] == [("group_unknown", 0)]
+    # With one zone per region the zone is the region: the down-checker names the region.
+    one_zone = GROUP_HEAD.replace("zones: 2\nracks: 2\n", "zones: 1\n")
+    whole = ground_truth(scenario("  - {at: 5, partition: {zone: r1-z1}, for: 10}\n", one_zone), START)
+    assert [(e.kind, e.region, e.group, e.min_count) for e in whole.expectations] == [
+        ("region_unreachable", "r1", "", 1)
+    ]
+
+
+def test_a_partition_of_a_subset_or_of_an_uncorrelated_label_allows_one_host_down_per_host() -> None:
+    truth = ground_truth(scenario("  - {at: 5, partition: [r1-h001, r2-h004], for: 10}\n", GROUP_HEAD), START)
+    assert [(e.kind, e.host_id, e.min_count, e.max_count, e.host_down_allowed) for e in truth.expectations] == [
+        ("partition_host", "r1-h001", 0, 1, True),
+        ("partition_host", "r2-h004", 0, 1, True),
+    ]
+    assert (truth.faults[0].hosts, truth.faults[0].group) == (["r1-h001", "r2-h004"], "")
+    # Half of r1 stopping together is what the down-checker calls r1 cut off: allowed, not owed.
+    by_region = GROUP_HEAD.replace("faults:", "downcheck: {correlate_by: [region]}\nfaults:")
+    zone = ground_truth(scenario("  - {at: 5, partition: {zone: r1-z2}, for: 10}\n", by_region), START)
+    assert sorted({(e.kind, e.min_count, e.max_count) for e in zone.expectations}) == [
+        ("partition_host", 0, 1),
+        ("region_unreachable", 0, 1),
+    ]
+    assert sum(e.host_down_allowed for e in zone.expectations) == 10
+
+
+def test_a_crash_inside_a_group_partition_is_covered_by_the_group() -> None:
+    faults = "  - {at: 5, partition: {zone: r1-z2}, for: 10}\n  - {at: 8, crash: [r1-h002]}\n"
+    faults += (
+        "  - {at: 8, crash: [r1-h001]}\n  - {at: 20, partition: [r2-h001], for: 8}\n  - {at: 22, crash: [r2-h001]}\n"
+    )
+    truth = ground_truth(scenario(faults, GROUP_HEAD), START)
+    assert {d.host_id: (d.covered_by, d.required) for d in truth.downs} == {
+        "r1-h002": ("group zone=r1-z2", True),
+        "r1-h001": ("", True),  # the other zone is healthy
+        "r2-h001": ("", False),  # cut off alone, it looked down before it crashed: its page may come first
+    }
+
+
+def test_a_restart_owes_nothing_and_allows_a_host_down_only_when_long() -> None:
+    faults = "  - {at: 5, restart: [r1-h001], downtime: 1}\n  - {at: 5, restart: [r1-h002], downtime: 3}\n"
+    truth = ground_truth(scenario(faults, TRUTH_HEAD), START)
+    owed = {e.host_id: e for e in truth.expectations}
+    assert {(e.kind, e.min_count) for e in owed.values()} == {("restart", 0)}
+    assert (owed["r1-h001"].host_down_allowed, owed["r1-h001"].max_count) == (False, 0)
+    assert (owed["r1-h002"].host_down_allowed, owed["r1-h002"].max_count) == (True, 1)  # 3 + 2 intervals > 4 s
+    assert owed["r1-h002"].end == START + 8 + truth.slack_s
+    assert truth.downs == []  # the host never went down, and no host_rebooted is owed
+
+
+def test_mixed_intervals_give_each_host_its_own_timeout() -> None:
+    head = TRUTH_HEAD.replace("interval: 1", "interval: 1\nintervals: [1, 1, 1, 4]")  # r1 all 1 s, r2 1 s and 4 s
+    sc = scenario("  - {at: 5, crash: [r1-h001], until: 11}\n  - {at: 5, crash: [r2-h001], until: 11}\n", head)
+    assert {h.interval_s for h in sc.hosts if h.region == "r1"} == {1} and sc.hosts[1].host_id == "r2-h001"
+    assert {h.interval_s for h in sc.hosts if h.region == "r2"} == {1, 4} and sc.hosts[1].interval_s == 1
+    truth = ground_truth(sc, START)
+    assert truth.timeout_s == 3 * 4 + 1 and truth.slack_s == 13 + 2 * 4  # the longest host's
+    # r2-h001 is judged only once its region's 4 s hosts could be late too: 1.5 x (1 + 4) + 1 s
+    # after its last beat, so its 6 s crash may end before any page; r1-h001's may not.
+    assert {d.host_id: d.required for d in truth.downs} == {"r1-h001": True, "r2-h001": False}
+
+
+# -- writing scenarios ------------------------------------------------------------------------
+
+EVERY_KIND = (
+    TOPO.replace("duration: 30", "duration: 60")
+    .replace("interval: 1", "interval: 1\nintervals: [1, 1, 2]\njitter: 0.25")
+    .replace(
+        "metrics: false",
+        "metrics: true\nwitnesses: 1\ndowncheck: {missed: 4, late: 1.5, grace: 2, group_share: 0.6,"
+        " min_group_hosts: 3, correlate_by: [region, zone]}",
+    )
+    + """\
+  - {at: 2, crash: {count: 1}}
+  - {at: 3, crash: {region: r1, count: 1}, until: 20}
+  - {at: 4, reboot: {count: 2}, downtime: 2}
+  - {at: 5, restart: {region: r2, count: 1}, downtime: 3}
+  - {at: 6, partition: r1, for: 5, spool: false}
+  - {at: 7, partition: {zone: r2-z1}, for: 5}
+  - {at: 8, partition: {rack: r1-z2-r1}, for: 5}
+  - {at: 9, partition: {region: r2, count: 2}, for: 5}
+  - {at: 10, ingest_outage: true, for: 3}
+  - {at: 11, flap: {count: 1}, for: 10, down: 2, up: 1, spool: false}
+  - {at: 12, clock_skew: {count: 2}, offset: -90, for: 20}
+  - {at: 13, clock_skew: [r1-h001], offset: 30}
+  - {at: 14, slow: {region: r2}, delay: 0.5, burst: 0.5}
+  - {at: 15, slow: {count: 2}, jitter: 0.75, for: 5}
+"""
+)
+
+
+def test_dump_scenario_writes_a_file_that_loads_back_as_the_same_scenario() -> None:
+    sc = scenario(head=EVERY_KIND)
+    assert {f.kind for f in sc.faults} == set(ALL_FAULT_KINDS)
+    text = dump_scenario(sc)
+    again = load_scenario_text(text, "s.yaml")
+    assert again == sc
+    assert play(again, START)[0] == play(sc, START)[0]
+    before, after = ground_truth(sc, START), ground_truth(again, START)
+    assert (after.downs, after.expectations) == (before.downs, before.expectations)
+    assert [replace(w, line=0) for w in after.faults] == [replace(w, line=0) for w in before.faults]
+    doc = yaml.safe_load(text)
+    faults = doc["faults"]
+    assert faults[0]["crash"] == list(sc.faults[0].hosts)  # selections are written out
+    assert (faults[4]["partition"], faults[5]["partition"], faults[6]["partition"]) == (
+        "r1",
+        {"zone": "r2-z1"},
+        {"rack": "r1-z2-r1"},
+    )
+    assert faults[7]["partition"] == list(sc.faults[7].hosts) and len(faults[7]["partition"]) == 2
+    assert (faults[12]["slow"], doc["jitter"], doc["intervals"]) == ({"region": "r2"}, 0.25, [1, 1, 2])
+    assert doc["downcheck"]["correlate_by"] == ["region", "zone"]
+
+
+def test_the_shipped_scenarios_survive_a_dump_and_reload() -> None:
+    for name in ("suite", "scale"):
+        shipped = load_scenario(name)
+        assert load_scenario_text(dump_scenario(shipped), shipped.origin) == shipped
+    small = load_scenario("scale", hosts=600, interval_s=2.0)  # command-line overrides are kept
+    assert load_scenario_text(dump_scenario(small), small.origin) == small
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fault_sets())
+def test_every_loadable_scenario_survives_a_dump_and_reload(text: str) -> None:
+    try:
+        sc = load_scenario_text(text, "p.yaml")
+    except ScenarioError:
+        return
+    assert load_scenario_text(dump_scenario(sc), "p.yaml") == sc
+
+
+def test_the_module_docstring_example_is_a_valid_scenario() -> None:
+    example = textwrap.dedent((fleetpulse.simulate.__doc__ or "").split("::\n\n", 1)[1].split("\n\n")[0])
+    sc = load_scenario_text(example, "doc.yaml")
+    assert {f.kind for f in sc.faults} == set(ALL_FAULT_KINDS)
+    assert (sc.zones, sc.racks, sc.intervals, sc.jitter_s) == (2, 2, (1.0, 1.0, 5.0), 0.2)
+    assert [f.group for f in sc.faults if f.kind == "partition"] == ["region=r2", "zone=r1-z2", ""]
