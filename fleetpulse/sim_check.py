@@ -152,7 +152,15 @@ class Judge:
         for host in sc.hosts:
             r = host.region
             self.region_longest[r] = max(self.region_longest.get(r, 0.0), _interval(sc, host))
-        self.region_of = {h.host_id: h.region for h in sc.hosts}
+        # A host not yet heard from does not exist to the down-checker: it counts in no group.
+        self.first = {h: times[0] for h, times in played.arrivals.items() if times}
+        self.region_of = {h.host_id: h.region for h in sc.hosts if h.host_id in self.first}
+        self.groups = {key: members & set(self.first) for key, members in played.groups.items()}
+        self.groups["fleet"] = set(self.first)
+
+    def members(self, key: str, at: float) -> set[str]:
+        """``key``'s hosts the down-checker knew of at ``at``."""
+        return {h for h in self.groups.get(key, ()) if self.first[h] <= at}
 
     # -- truth -----------------------------------------------------------------------------
 
@@ -164,7 +172,7 @@ class Judge:
         (``cut_only``: only hosts that were running and cut off, not crashed)."""
         s, e = self.window(gap)
         near = []
-        for other in self.p.groups[key]:
+        for other in self.members(key, e):
             if other == gap.host_id:
                 continue
             for g in self.gaps[other]:
@@ -186,23 +194,52 @@ class Judge:
     def shared(self, gap: Gap, cut_only: bool = False) -> list[tuple[str, list[Gap]]]:
         """The groups ``gap`` stopped together with (enough of the group, two or more hosts)."""
         out = []
+        e = self.window(gap)[1]
         for key in self.p.host_groups[gap.host_id]:
-            size = len(self.p.groups[key])
+            size = len(self.members(key, e))
             share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
             with_it = self.together(gap, key, cut_only)
             if len(with_it) + 1 >= 2 and len(with_it) + 1 >= share * size:
                 out.append((key, with_it))
         # The whole fleet stopping together (most regions at once) is an ingest outage to us.
-        regions = set(self.region_of.values())
-        everyone = self.p.groups.setdefault("fleet", set(self.region_of))
-        self.p.host_groups.setdefault("fleet", [])
+        regions = {self.region_of[h] for h in self.members("fleet", e)}
         with_it = self.together(gap, "fleet", cut_only) if len(regions) >= 2 else []
-        if with_it and len({self.region_of[g.host_id] for g in with_it} | {self.region_of[gap.host_id]}) >= (
-            self.cfg.ingest_share * len(regions)
-        ):
+        # A region counts when its share of the hosts stopped at that instant reaches region_share.
+        stopped: dict[str, int] = {}
+        for h in [gap.host_id, *(g.host_id for g in with_it)]:
+            stopped[self.region_of[h]] = stopped.get(self.region_of[h], 0) + 1
+        sizes = {r: len(self.members(f"region={r}", e)) for r in regions}
+        counted = [r for r, n in stopped.items() if n >= self.cfg.region_share * sizes[r]]
+        if with_it and len(counted) >= self.cfg.ingest_share * len(regions):
             out.append(("fleet", with_it))
-        del everyone
         return out
+
+    def _cut_ended(self, key: str, gap: Gap, with_it: list[Gap]) -> float:
+        """When ``key``'s cut ended for a host still silent in it: the return that left fewer
+        of those that stopped together silent than cut the group off (a lifted blanket)."""
+        if key == "fleet":
+            return self._fleet_cut_ended(gap, with_it)
+        share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
+        need = max(2, math.ceil(share * len(self.members(key, self.window(gap)[1]))))
+        ends = sorted(g.end for g in with_it)
+        stopped = len(ends) + 1  # with the host still silent
+        return ends[max(0, min(len(ends) - 1, stopped - need))]
+
+    def _fleet_cut_ended(self, gap: Gap, with_it: list[Gap]) -> float:
+        """The return that left too few regions with ``region_share`` of their hosts silent
+        (``gap``'s host still silent among them): the fleet's cut is over for it."""
+        e = self.window(gap)[1]
+        regions = {self.region_of[h] for h in self.members("fleet", e)}
+        sizes = {r: len(self.members(f"region={r}", e)) for r in regions}
+        silent: dict[str, int] = {}
+        for h in [gap.host_id, *(g.host_id for g in with_it)]:
+            silent[self.region_of[h]] = silent.get(self.region_of[h], 0) + 1
+        for g in sorted(with_it, key=lambda g: g.end):
+            silent[self.region_of[g.host_id]] -= 1
+            counted = sum(1 for r, k in silent.items() if k >= self.cfg.region_share * sizes[r])
+            if counted < self.cfg.ingest_share * len(regions):
+                return g.end
+        return math.inf
 
     def ran_throughout(self, gap: Gap, until: float) -> bool:
         return not _overlaps(self.p.downs[gap.host_id], gap.start - 1e-9, until)
@@ -245,7 +282,7 @@ class Judge:
             for key, with_it in self.shared(gap, cut_only=True)
             # Its group back for a fresh deadline and grace while it stays silent: that looks
             # exactly like a host that died under the blanket (the promise allows the page).
-            if any(g.end == math.inf or g.end + release > n.at + self.slack for g in with_it)
+            if self._cut_ended(key, gap, with_it) + release > n.at + self.slack
         ]
         if self.cut_during(gap, n.at) and not explained:
             return []  # a lone cut (the rest of its group crashed or ran on) looks exactly like a crash
@@ -266,7 +303,7 @@ class Judge:
             # Stopped together with a group: paged after that group is back, if it comes back.
             back = []
             for key, with_it in shared:
-                size = len(self.p.groups[key])
+                size = len(self.members(key, self.window(gap)[1]))
                 share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
                 if key == "fleet":
                     share = self.cfg.region_share
@@ -309,9 +346,13 @@ class Judge:
             for i, f in enumerate(self.p.scenario.faults)
             if f.kind in ("partition", "ingest_outage", "crash", "reboot")
         ]
-        owner: dict[tuple[int, str], list[Notice]] = {}
+        faults_by = dict(faults)
+        owner: dict[int, list[tuple[Notice, set[str]]]] = {}
         for n in fired:
-            hosts = self.p.groups.get(n.blanket_group, set()) if n.kind != "ingest_outage" else set(self.region_of)
+            members = self.groups.get(n.blanket_group, set()) if n.kind != "ingest_outage" else set(self.region_of)
+            # Judged by the hosts silent when it fired: a crash of most of a group after the
+            # group's cut healed is the crash's alert, not the cut's second one.
+            hosts = {h for h in members if self._gap_at(h, n.at)} or members
             causes = [
                 (len(cut & hosts) / len(cut | hosts), f.at_s, i)  # the best fit, then the latest
                 for i, f in faults
@@ -319,15 +360,23 @@ class Judge:
             ]
             if causes:
                 cause = max(causes)[2]
-                # Crashes of hosts in several groups at once are one shared silence per group.
-                split = self.p.scenario.faults[cause].kind in ("crash", "reboot")
-                owner.setdefault((cause, n.blanket_group if split else ""), []).append(n)
+                owner.setdefault(cause, []).append((n, hosts & self._cut_hosts(faults_by[cause])))
             elif not self._co_stopped(hosts, n.at):
                 out.append(f"t={n.at:.1f}s {n.fingerprint}: no shared silence behind it")
-        for (i, _), notices in owner.items():
-            if len(notices) > 1:
-                names = ", ".join(f"{n.fingerprint}@{n.at:.1f}s" for n in notices)
-                out.append(f"fault #{i} raised {len(notices)} blanket alerts: {names}")
+        for i, raised in owner.items():
+            f = faults_by[i]
+            # Crashes, or a cut of hosts chosen by no label, may hit several groups at once: one
+            # shared silence per group, so one alert per set of hosts (nested groups are one).
+            split = f.kind in ("crash", "reboot") or (f.kind == "partition" and not f.group)
+            clash = [
+                (a, b)
+                for k, (a, ha) in enumerate(raised)
+                for b, hb in raised[k + 1 :]
+                if not split or ha & hb
+            ]
+            if clash:
+                names = ", ".join(f"{n.fingerprint}@{n.at:.1f}s" for n, _ in raised)
+                out.append(f"fault #{i} raised {len(raised)} blanket alerts: {names}")
         return out
 
     def _cut_hosts(self, f: object) -> set[str]:

@@ -16,7 +16,8 @@ Scenario format (times are seconds or durations like ``90s``, ``2m``; ``at`` is 
     seed: 7
     hosts: 60               # N virtual hosts, spread round-robin over the regions
     regions: 3              # a count (r1..rN) or a list of names
-    zones: 2                # optional: zones per region (r1-z1, r1-z2), hosts round-robin over them
+    zones: 2                # optional: zones per region (r1-z1, r1-z2), hosts round-robin over them;
+                            #   a list gives their relative sizes: [3, 2] puts 3 of each 5 hosts in z1
     racks: 2                # optional (needs zones): racks per zone (r1-z1-r1, ...), round-robin
     interval: 1             # heartbeat interval (the nominal one)
     intervals: [1, 1, 5]    # optional: host with fleet index i beats every intervals[i % len]
@@ -202,6 +203,7 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     downcheck: DownCheckSettings = field(default_factory=DownCheckSettings)
     zones: int = 0  # per region; 0 = no zone labels
+    zone_weights: tuple[int, ...] = ()  # relative zone sizes; () = equal
     racks: int = 0  # per zone; 0 = no rack labels
     intervals: tuple[float, ...] = ()  # per host, by fleet index modulo; () = every host beats at interval_s
     jitter_s: float = 0.0  # each emission up to this much after its schedule
@@ -233,7 +235,7 @@ def make_fleet(
     count: int,
     regions: tuple[str, ...],
     *,
-    zones: int = 0,
+    zones: int | tuple[int, ...] = 0,
     racks: int = 0,
     interval_s: float = 5.0,
     intervals: tuple[float, ...] = (),
@@ -242,8 +244,10 @@ def make_fleet(
 
     A region's hosts go round-robin over its ``zones`` (``<region>-z<k>``) and a zone's over its
     ``racks`` (``<zone>-r<k>``); the host with fleet index i beats every ``intervals[i % len]``
-    (``interval_s`` without ``intervals``).
+    (``interval_s`` without ``intervals``). ``zones`` as a tuple gives the zones' relative sizes:
+    ``(3, 2)`` deals each run of 5 hosts 3 to ``z1`` and 2 to ``z2``.
     """
+    weights = zones if isinstance(zones, tuple) else (1,) * zones
     per_region = -(-count // max(1, len(regions)))
     width = max(3, len(str(per_region)))
     hosts = []
@@ -255,20 +259,23 @@ def make_fleet(
                 region,
                 i,
                 intervals[i % len(intervals)] if intervals else interval_s,
-                _topology(region, j, zones, racks),
+                _topology(region, j, weights, racks),
             )
         )
     return tuple(hosts)
 
 
-def _topology(region: str, j: int, zones: int, racks: int) -> tuple[tuple[str, str], ...]:
-    """The zone/rack labels of the ``j``-th host of ``region`` (0-based)."""
-    if not zones:
+def _topology(region: str, j: int, weights: tuple[int, ...], racks: int) -> tuple[tuple[str, str], ...]:
+    """The zone/rack labels of the ``j``-th host of ``region`` (0-based), zones sized by ``weights``."""
+    if not weights:
         return ()
-    zone = f"{region}-z{j % zones + 1}"
+    deal = [z for z, w in enumerate(weights) for _ in range(w)]  # one round of hosts over the zones
+    z = deal[j % len(deal)]
+    zone = f"{region}-z{z + 1}"
     if not racks:
         return (("zone", zone),)
-    return (("zone", zone), ("rack", f"{zone}-r{j // zones % racks + 1}"))
+    in_zone = j // len(deal) * weights[z] + deal[: j % len(deal)].count(z)  # the host's place in its zone
+    return (("zone", zone), ("rack", f"{zone}-r{in_zone % racks + 1}"))
 
 
 # -- YAML with line numbers -----------------------------------------------------------------
@@ -419,7 +426,8 @@ def load_scenario_text(
 
 def _fleet(doc: LineMapping, sc: Scenario, host_count: int) -> Scenario:
     """The fleet's topology, intervals and jitter (the regions, interval and downcheck are set)."""
-    zones = _count(doc.get("zones", 0), doc.line_of("zones"), "zones", 0)
+    weights = _zone_weights(doc.get("zones", 0), doc.line_of("zones"))
+    zones = len(weights)
     racks = _count(doc.get("racks", 0), doc.line_of("racks"), "racks", 0)
     if racks and not zones:
         raise _Problem(doc.line_of("racks"), "'racks' are per zone: give 'zones' (zones per region) too")
@@ -430,7 +438,9 @@ def _fleet(doc: LineMapping, sc: Scenario, host_count: int) -> Scenario:
         if not isinstance(raw, list) or not raw:
             raise _Problem(line, f"'intervals' must be a non-empty list of seconds, like [1, 5], got {raw!r}")
         intervals = tuple(_seconds(v, line, "intervals", positive=True) for v in raw)
-    hosts = make_fleet(host_count, sc.regions, zones=zones, racks=racks, interval_s=sc.interval_s, intervals=intervals)
+    hosts = make_fleet(
+        host_count, sc.regions, zones=weights, racks=racks, interval_s=sc.interval_s, intervals=intervals
+    )
     jitter = _seconds(doc.get("jitter", 0), doc.line_of("jitter"), "jitter")
     smallest = min(h.interval_s for h in hosts)
     bound = (sc.downcheck.late - 1) * smallest
@@ -441,7 +451,21 @@ def _fleet(doc: LineMapping, sc: Scenario, host_count: int) -> Scenario:
             f" (late {sc.downcheck.late:g}, interval {smallest:g}s): beyond it a healthy host's beats come"
             " more than late x interval apart and it looks late",
         )
-    return replace(sc, hosts=hosts, zones=zones, racks=racks, intervals=intervals, jitter_s=jitter)
+    uneven = weights if len(set(weights)) > 1 else ()
+    return replace(
+        sc, hosts=hosts, zones=zones, zone_weights=uneven, racks=racks, intervals=intervals, jitter_s=jitter
+    )
+
+
+def _zone_weights(value: Any, line: int) -> tuple[int, ...]:
+    """``zones: N`` (N equal zones) or ``zones: [3, 2]`` (zones of relative sizes) as weights."""
+    if isinstance(value, list):
+        if not value or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in value):
+            raise _Problem(
+                line, f"'zones' as a list gives each zone's relative size (integers >= 1, like [3, 2]), got {value!r}"
+            )
+        return tuple(value)
+    return (1,) * _count(value, line, "zones", 0)
 
 
 def _downcheck(raw: Any, line: int) -> DownCheckSettings:
@@ -709,7 +733,7 @@ def dump_scenario(scenario: Scenario) -> str:
         "witnesses": sc.witnesses,
     }
     if sc.zones:
-        doc["zones"] = sc.zones
+        doc["zones"] = list(sc.zone_weights) if sc.zone_weights else sc.zones
     if sc.racks:
         doc["racks"] = sc.racks
     if sc.intervals:

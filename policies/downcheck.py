@@ -22,6 +22,8 @@ of waiting for the whole region's deadlines to pass.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -251,12 +253,16 @@ class _Probe:
 
 @dataclass(frozen=True)
 class Clique:
-    """The largest set of a group's stale hosts that can have stopped at one instant.
+    """The set of a group's stale hosts that can have stopped at one instant.
 
     A healthy host's arrivals are at most ``late x interval`` apart (that is what ``late``
     means), so a host last heard at ``a`` stopped somewhere in ``[a, a + late x interval]``.
     Hosts cut off together share a point of those windows; a host that went quiet on its own
-    earlier does not. ``end`` is the earliest window end: the cut happened by then.
+    earlier does not. ``end`` is the latest end of its hosts' windows: whatever instant they
+    stopped at (a cut broader than this group may have reached it at any shared instant, not
+    only at ``point``), it was by then.
+    With a quorum (enough hosts at one point to cut the group off), every host whose window
+    holds such a point stopped with the group, not just those of the largest set.
     """
 
     hosts: frozenset[str]
@@ -264,22 +270,52 @@ class Clique:
     end: float
 
 
-def clique(windows: Iterable[tuple[str, float, float]]) -> Clique:
-    """The largest set of ``(host, start, end)`` windows sharing a point (the latest such point)."""
+@dataclass(frozen=True)
+class Quorum:
+    """How many stale hosts at one instant cut a group off: ``need[part]`` hosts in each of
+    ``parts`` parts (one part for a label group; for the fleet, a part per region)."""
+
+    need: Mapping[str, int]
+    parts: int
+
+
+def clique(windows: Iterable[tuple[str, float, float]], quorum: Quorum | None = None,
+           part: Callable[[str], str] = lambda _: "") -> Clique:  # fmt: skip
+    """The ``(host, start, end)`` windows that share a point meeting ``quorum`` (the latest
+    such point), or without one the largest set sharing a point."""
     items = list(windows)
     events = sorted([(s, 0, h) for h, s, _ in items] + [(e, 1, h) for h, _, e in items])
     count = best = 0
     point = 0.0
-    for t, kind, _ in events:  # starts sort before ends at one instant: closed windows
-        if kind == 0:
-            count += 1
-            if count >= best:
-                best, point = count, t
-        else:
-            count -= 1
-    hosts = frozenset(h for h, s, e in items if s <= point <= e)
-    end = min((e for h, s, e in items if h in hosts), default=point)
+    counts: dict[str, int] = {}
+    met = 0
+    quorate: list[float] = []
+    for t, kind, h in events:  # starts sort before ends at one instant: closed windows
+        step = 1 if kind == 0 else -1
+        count += step
+        if quorum is not None:
+            p = part(h)
+            need = quorum.need.get(p, 0)
+            before = counts.get(p, 0)
+            counts[p] = before + step
+            met += (counts[p] >= need > 0) - (before >= need > 0)
+            if kind == 0 and met >= quorum.parts:
+                quorate.append(t)
+        if kind == 0 and count >= best:
+            best, point = count, t
+    if quorate:
+        point = quorate[-1]
+        hosts = frozenset(h for h, s, e in items if _holds(quorate, s, e))
+    else:
+        hosts = frozenset(h for h, s, e in items if s <= point <= e)
+    end = max((e for h, s, e in items if h in hosts), default=point)
     return Clique(hosts, point, end)
+
+
+def _holds(points: list[float], start: float, end: float) -> bool:
+    """Some of the sorted ``points`` lies in ``[start, end]``."""
+    i = bisect.bisect_left(points, start)
+    return i < len(points) and points[i] <= end
 
 
 def group_keys(region: str, labels: Mapping[str, str], correlate_by: Iterable[str]) -> list[str]:
@@ -341,6 +377,8 @@ class Correlator:
     # re-read every tick so a policy applied live regroups the fleet.
     correlate_by: tuple[str, ...] = ()
     _last_cut: dict[str, Clique] = field(default_factory=dict)  # the groups cut off at the last tick
+    _cfg_seen: DownCheckSettings | None = None
+    _waiting: dict[str, float] = field(default_factory=dict)  # host -> when its cut group's picture is complete
 
     def __post_init__(self) -> None:
         self.correlate_by = self.correlate_by or self.settings.correlate_by
@@ -488,13 +526,15 @@ class Correlator:
 
     def tick(self, now: float) -> list[Notice]:
         """Take the decisions that are due at ``now`` (called about every half second)."""
-        by = self._cfg().correlate_by
-        if by != self.correlate_by:
-            self._regroup(by)
+        cfg = self._cfg()
+        if cfg.correlate_by != self.correlate_by:
+            self._regroup(cfg.correlate_by)
+        if cfg != self._cfg_seen:  # new settings: new shares, new quorums
+            self._cfg_seen, self._cliques = cfg, {}
         notices = self._blankets(now)
         for host_id in sorted(self.pending):
             host = self.hosts[host_id]
-            if now >= self._judge_at(host_id, host):
+            if now >= max(self._judge_at(host_id, host), self._waiting.get(host_id, 0.0)):
                 notices += self._judge(host_id, host, now)
         notices += self._unflap(now)
         return notices
@@ -516,8 +556,23 @@ class Correlator:
             for host_id in self.stale_in.get(key, ()):
                 host = self.hosts[host_id]
                 windows.append((host_id, host.last_at, host.last_at + self._cfg(host_id).late * host.interval_s))
-            found = self._cliques[key] = clique(windows)
+            found = self._cliques[key] = clique(windows, self._quorum(key), self._part(key))
         return found
+
+    def _part(self, key: str) -> Callable[[str], str]:
+        return (lambda h: self.hosts[h].region) if key == FLEET else (lambda _: "")
+
+    def _quorum(self, key: str) -> Quorum | None:
+        """What cuts ``key`` off: its share of hosts at one instant (two or more); for the
+        fleet, ``region_share`` of each of ``ingest_share`` of the regions."""
+        if key == FLEET:
+            regions = [r for r in self.regions if self.regions[r]]
+            if len(regions) < 2:
+                return None
+            need = {r: max(1, math.ceil(self._cfg(region=r).region_share * len(self.regions[r]))) for r in regions}
+            return Quorum(need, max(1, math.ceil(self.settings.ingest_share * len(regions))))
+        _, share, _ = self._group_cfg(key)
+        return Quorum({"": max(2, math.ceil(share * len(self.groups.get(key, ()))))}, 1)
 
     def _group_cfg(self, key: str) -> tuple[DownCheckSettings, float, int]:
         """The settings a group is judged by, its share and its minimum size."""
@@ -549,8 +604,17 @@ class Correlator:
         return max((self.longest.get(f"region={r}", 0.0) for r in regions), default=0.0)
 
     def _complete_at(self, found: Clique, late: float) -> float:
-        """When every host that could have stopped with ``found`` is known to be late."""
-        return found.end + late * self._span(found.hosts)
+        """When every host that could have stopped with ``found`` is known to be late.
+
+        A host cut at an instant the group's windows share is late ``late x`` its interval after
+        that instant, so the picture is complete ``late x`` the fleet's longest interval after
+        ``end`` (the last such instant): not only the group's own hosts, since a region's cut
+        reaches its zones' hosts at an instant later than the zone's own first quorum, and an
+        ingest outage reaches a 5 s region before a 10 s one: the broader silence must be named
+        before a narrower one fires. (The correlator hears
+        transitions, not every beat, so it cannot tell which slow hosts were heard since.)
+        """
+        return found.end + late * max(self._span(found.hosts), self.longest.get(FLEET, 0.0))
 
     def _fresh_silence(self, hosts: Iterable[str], now: float) -> bool:
         """A blanket is raised by a silence, not by lateness alone, nor by released hosts whose
@@ -561,27 +625,51 @@ class Correlator:
 
     def _blankets(self, now: float) -> list[Notice]:
         cut = self._cut_off()
-        self._last_cut = cut
+        self._last_cut = dict(cut)
+        self._waiting = {}
         notices = self._ingest(cut, now)
         ingest = INGEST in self.open
         chosen: list[str] = []
-        explained: set[str] = set()
+        # The fleet stopping together explains its hosts first (an ingest outage, fired or not).
+        fleet = self._last_cut.get(FLEET)
+        explained: set[str] = set(fleet.hosts) if fleet is not None else set()
         open_groups = {n.blanket_group: fp for fp, n in self.open.items() if n.blanket_group}
+        # Lift first: the hosts a lifted blanket releases must not raise a smaller one at once.
+        for key, fp in list(open_groups.items()):
+            if key not in cut:
+                notices.append(self._lift(fp, key, now))
+                del open_groups[key]
         # Open blankets keep their hosts; then the group explaining most hosts, smallest on a tie.
-        ranked = sorted(cut, key=lambda k: (k not in open_groups, -len(cut[k].hosts), len(self.groups[k]), k))
+        # Between groups of the very same hosts, the broadest label names it (a region, not its only rack).
+        rank = {label: i for i, label in enumerate(self.correlate_by)}
+        ranked = sorted(
+            cut,
+            key=lambda k: (
+                k not in open_groups,
+                -len(cut[k].hosts),
+                len(self.groups[k]),
+                rank.get(k.partition("=")[0], len(rank)),
+                k,
+            ),
+        )
         for key in ranked:
-            if key in open_groups or not cut[key].hosts <= explained:
+            # A group is its own cause only if the hosts no broader choice explains still cut it
+            # off: a zone inside a cut region, plus one host that stopped on its own, is not.
+            quorum = self._quorum(key)
+            need = quorum.need[""] if quorum is not None else 2
+            if key in open_groups or len(cut[key].hosts - explained) >= need:
                 chosen.append(key)
                 explained |= cut[key].hosts
         for key in chosen:
             if key in open_groups or ingest:
                 continue
             cfg, _, _ = self._group_cfg(key)
-            if now >= self._complete_at(cut[key], cfg.late) and self._fresh_silence(cut[key].hosts, now):
+            complete = self._complete_at(cut[key], cfg.late)
+            if now >= complete and self._fresh_silence(cut[key].hosts, now):
                 notices.append(self._fire(self._blanket_notice(key, cut[key], now)))
-        for key, fp in open_groups.items():
-            if key not in cut:
-                notices.append(self._lift(fp, key, now))
+            elif now < complete:
+                for host_id in cut[key].hosts:  # not judged before its group's picture is complete
+                    self._waiting[host_id] = max(self._waiting.get(host_id, 0.0), complete)
         self.cover = {}
         if ingest and FLEET in self.stale_in:
             for host_id in self._clique(FLEET).hosts:  # only the hosts that stopped with the fleet
@@ -628,9 +716,14 @@ class Correlator:
             r for r in regions if by_region.get(r, 0) >= self._cfg(region=r).region_share * len(self.regions[r])
         ]
         if len(regions) >= 2 and len(fleet.hosts) >= 2 and len(out) >= self.settings.ingest_share * len(regions):
+            self._last_cut[FLEET] = fleet  # a short outage healing releases the hosts it stopped
             if INGEST not in self.open:
                 hosts = fleet.hosts
-                if now >= self._complete_at(fleet, self.settings.late) and self._fresh_silence(hosts, now):
+                complete = self._complete_at(fleet, self.settings.late)
+                if now < complete:
+                    for host_id in hosts:  # not judged before the fleet's picture is complete
+                        self._waiting[host_id] = max(self._waiting.get(host_id, 0.0), complete)
+                if now >= complete and self._fresh_silence(hosts, now):
                     reason = (
                         f"{len(out)} of {len(regions)} regions stopped reporting together:"
                         " the problem is on our side"

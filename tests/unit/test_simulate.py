@@ -549,7 +549,7 @@ def test_the_shipped_scenarios_load_and_describe_themselves() -> None:
 
 
 def test_an_unknown_scenario_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(ScenarioError, match="shipped scenarios: scale, suite"):
+    with pytest.raises(ScenarioError, match="shipped scenarios: blankets, scale, suite"):
         resolve_scenario_path("nope")
 
 
@@ -655,6 +655,22 @@ def test_the_downcheck_mapping_takes_the_group_settings() -> None:
     sc = load_scenario_text("downcheck: {group_share: 0.7, min_group_hosts: 3, correlate_by: [region, zone]}\n")
     assert (sc.downcheck.group_share, sc.downcheck.min_group_hosts) == (0.7, 3)
     assert sc.downcheck.correlate_by == ("region", "zone")
+
+
+def test_uneven_zones_take_hosts_by_their_weights_and_racks_count_within_each_zone() -> None:
+    fleet = make_fleet(10, ("r1",), zones=(3, 2), racks=2)
+    zones = [h.labels["zone"] for h in fleet]
+    assert zones.count("r1-z1") == 6 and zones.count("r1-z2") == 4  # 3 of each 5, 2 of each 5
+    assert [h.labels["rack"] for h in fleet if h.labels["zone"] == "r1-z2"] == [
+        "r1-z2-r1", "r1-z2-r2", "r1-z2-r1", "r1-z2-r2",
+    ]  # fmt: skip
+    sc = load_scenario_text("hosts: 15\nregions: 1\nzones: [3, 2]\n")
+    assert (sc.zones, sc.zone_weights) == (2, (3, 2))
+    assert len(sc.group_hosts("zone=r1-z2")) == 6  # 40 % of the region
+    assert load_scenario_text(dump_scenario(sc)) == sc
+    assert load_scenario_text("zones: [1, 1]\n").zone_weights == ()  # equal weights are plain zones
+    with pytest.raises(ScenarioError, match=r"<scenario>:1: 'zones' as a list"):
+        load_scenario_text("zones: [2, 0]\n")
 
 
 def test_hosts_are_spread_round_robin_over_zones_and_racks_and_beat_with_their_labels() -> None:
