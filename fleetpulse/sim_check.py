@@ -171,16 +171,7 @@ class Judge:
         """Gaps of ``key``'s other members that stopped at one instant with ``gap``
         (``cut_only``: only hosts that were running and cut off, not crashed)."""
         s, e = self.window(gap)
-        near = []
-        for other in self.members(key, e):
-            if other == gap.host_id:
-                continue
-            for g in self.gaps[other]:
-                gs, ge = self.window(g)
-                if gs <= e and ge >= s:
-                    if not cut_only or (self.ran_throughout(g, ge) and self.cut_during(g, ge)):
-                        near.append(g)
-                    break
+        near = self.near(gap, key, cut_only)
         # Stopped at one instant: the most windows sharing a point of this gap's window.
         best: list[Gap] = []
         for point in [s, *(self.window(g)[0] for g in near if self.window(g)[0] >= s)]:
@@ -191,12 +182,37 @@ class Judge:
                 best = at
         return best
 
+    def gone(self, gap: Gap, key: str) -> int:
+        """``key``'s hosts that had stopped on their own before ``gap``'s window began (still
+        silent then): a share is of the hosts still reporting."""
+        s = self.window(gap)[0]
+        return sum(
+            1
+            for h in self.members(key, s)
+            if h != gap.host_id and any(self.window(g)[1] < s < g.end for g in self.gaps[h])
+        )
+
+    def near(self, gap: Gap, key: str, cut_only: bool = False) -> list[Gap]:
+        """Gaps of ``key``'s other members whose windows overlap ``gap``'s (could have stopped with it)."""
+        s, e = self.window(gap)
+        out = []
+        for other in self.members(key, e):
+            if other == gap.host_id:
+                continue
+            for g in self.gaps[other]:
+                gs, ge = self.window(g)
+                if gs <= e and ge >= s:
+                    if not cut_only or (self.ran_throughout(g, ge) and self.cut_during(g, ge)):
+                        out.append(g)
+                    break
+        return out
+
     def shared(self, gap: Gap, cut_only: bool = False) -> list[tuple[str, list[Gap]]]:
         """The groups ``gap`` stopped together with (enough of the group, two or more hosts)."""
         out = []
         e = self.window(gap)[1]
         for key in self.p.host_groups[gap.host_id]:
-            size = len(self.members(key, e))
+            size = len(self.members(key, e)) - self.gone(gap, key)
             share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
             with_it = self.together(gap, key, cut_only)
             if len(with_it) + 1 >= 2 and len(with_it) + 1 >= share * size:
@@ -208,7 +224,7 @@ class Judge:
         stopped: dict[str, int] = {}
         for h in [gap.host_id, *(g.host_id for g in with_it)]:
             stopped[self.region_of[h]] = stopped.get(self.region_of[h], 0) + 1
-        sizes = {r: len(self.members(f"region={r}", e)) for r in regions}
+        sizes = {r: len(self.members(f"region={r}", e)) - self.gone(gap, f"region={r}") for r in regions}
         counted = [r for r, n in stopped.items() if n >= self.cfg.region_share * sizes[r]]
         if with_it and len(counted) >= self.cfg.ingest_share * len(regions):
             out.append(("fleet", with_it))
@@ -220,7 +236,8 @@ class Judge:
         if key == "fleet":
             return self._fleet_cut_ended(gap, with_it)
         share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
-        need = max(2, math.ceil(share * len(self.members(key, self.window(gap)[1]))))
+        size = len(self.members(key, self.window(gap)[1])) - self.gone(gap, key)
+        need = max(2, math.ceil(share * size - 1e-9))
         ends = sorted(g.end for g in with_it)
         stopped = len(ends) + 1  # with the host still silent
         return ends[max(0, min(len(ends) - 1, stopped - need))]
@@ -230,7 +247,7 @@ class Judge:
         (``gap``'s host still silent among them): the fleet's cut is over for it."""
         e = self.window(gap)[1]
         regions = {self.region_of[h] for h in self.members("fleet", e)}
-        sizes = {r: len(self.members(f"region={r}", e)) for r in regions}
+        sizes = {r: len(self.members(f"region={r}", e)) - self.gone(gap, f"region={r}") for r in regions}
         silent: dict[str, int] = {}
         for h in [gap.host_id, *(g.host_id for g in with_it)]:
             silent[self.region_of[h]] = silent.get(self.region_of[h], 0) + 1
@@ -303,14 +320,17 @@ class Judge:
             # Stopped together with a group: paged after that group is back, if it comes back.
             back = []
             for key, with_it in shared:
-                size = len(self.members(key, self.window(gap)[1]))
+                size = len(self.members(key, self.window(gap)[1])) - self.gone(gap, key)
                 share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
                 if key == "fleet":
                     share = self.cfg.region_share
                 never = [g for g in with_it if g.end == math.inf]
                 if len(never) + 1 >= share * size:
                     return []  # the group never came back (or is all down): a blanket for good
-                back.append(max([g.end for g in with_it if g.end != math.inf], default=gap.start))
+                # The blanket lifts by the last return of any host that may have stopped with it
+                # (which of them the down-checker counted with it is its choice between equals).
+                could = [*with_it, *self.near(gap, key)]
+                back.append(max([g.end for g in could if g.end != math.inf], default=gap.start))
             bound = max(max(back) + self.late * self.p.interval[host_id], self.timeout_bound(gap))
             bound += self.cfg.grace_s + self.slack
             kind = "under a blanket"

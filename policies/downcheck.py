@@ -262,21 +262,34 @@ class Clique:
     stopped at (a cut broader than this group may have reached it at any shared instant, not
     only at ``point``), it was by then.
     With a quorum (enough hosts at one point to cut the group off), every host whose window
-    holds such a point stopped with the group, not just those of the largest set.
+    holds such a point stopped with the group, not just those of the largest set; ``quorate``
+    says one was met, ``gone`` how many of the group (one part) had stopped before ``point``.
     """
 
     hosts: frozenset[str]
     point: float
     end: float
+    quorate: bool = False
+    gone: int = 0
 
 
 @dataclass(frozen=True)
 class Quorum:
-    """How many stale hosts at one instant cut a group off: ``need[part]`` hosts in each of
-    ``parts`` parts (one part for a label group; for the fleet, a part per region)."""
+    """How many stale hosts at one instant cut a group off: ``share[part]`` of the part's hosts
+    still reporting then (at least ``least``), in each of ``parts`` parts (one part for a label
+    group; for the fleet, a part per region). Hosts that had stopped before the instant, on their
+    own, no longer count: the rest of a region going silent at once is still its cut."""
 
-    need: Mapping[str, int]
+    share: Mapping[str, float]
+    size: Mapping[str, int]
+    least: int
     parts: int
+
+    def need(self, part: str, gone: int = 0) -> int:
+        """Hosts of ``part`` that must stop at one instant when ``gone`` had stopped before it."""
+        if part not in self.size:
+            return 0
+        return max(self.least, math.ceil(self.share[part] * (self.size[part] - gone) - 1e-9))
 
 
 def clique(windows: Iterable[tuple[str, float, float]], quorum: Quorum | None = None,
@@ -288,19 +301,26 @@ def clique(windows: Iterable[tuple[str, float, float]], quorum: Quorum | None = 
     count = best = 0
     point = 0.0
     counts: dict[str, int] = {}
+    gone: dict[str, int] = {}  # windows over: stopped before the instant swept
+    ok: dict[str, bool] = {}
     met = 0
     quorate: list[float] = []
+    gone_at = 0
     for t, kind, h in events:  # starts sort before ends at one instant: closed windows
         step = 1 if kind == 0 else -1
         count += step
         if quorum is not None:
             p = part(h)
-            need = quorum.need.get(p, 0)
-            before = counts.get(p, 0)
-            counts[p] = before + step
-            met += (counts[p] >= need > 0) - (before >= need > 0)
+            counts[p] = counts.get(p, 0) + step
+            if kind == 1:
+                gone[p] = gone.get(p, 0) + 1
+            need = quorum.need(p, gone.get(p, 0))
+            now_ok = need > 0 and counts[p] >= need
+            met += now_ok - ok.get(p, False)
+            ok[p] = now_ok
             if kind == 0 and met >= quorum.parts:
                 quorate.append(t)
+                gone_at = gone.get(p, 0)
         if kind == 0 and count >= best:
             best, point = count, t
     if quorate:
@@ -309,7 +329,7 @@ def clique(windows: Iterable[tuple[str, float, float]], quorum: Quorum | None = 
     else:
         hosts = frozenset(h for h, s, e in items if s <= point <= e)
     end = max((e for h, s, e in items if h in hosts), default=point)
-    return Clique(hosts, point, end)
+    return Clique(hosts, point, end, bool(quorate), gone_at)
 
 
 def _holds(points: list[float], start: float, end: float) -> bool:
@@ -569,10 +589,11 @@ class Correlator:
             regions = [r for r in self.regions if self.regions[r]]
             if len(regions) < 2:
                 return None
-            need = {r: max(1, math.ceil(self._cfg(region=r).region_share * len(self.regions[r]))) for r in regions}
-            return Quorum(need, max(1, math.ceil(self.settings.ingest_share * len(regions))))
+            shares = {r: self._cfg(region=r).region_share for r in regions}
+            sizes = {r: len(self.regions[r]) for r in regions}
+            return Quorum(shares, sizes, 1, max(1, math.ceil(self.settings.ingest_share * len(regions))))
         _, share, _ = self._group_cfg(key)
-        return Quorum({"": max(2, math.ceil(share * len(self.groups.get(key, ()))))}, 1)
+        return Quorum({"": share}, {"": len(self.groups.get(key, ()))}, 2, 1)
 
     def _group_cfg(self, key: str) -> tuple[DownCheckSettings, float, int]:
         """The settings a group is judged by, its share and its minimum size."""
@@ -591,10 +612,8 @@ class Correlator:
         for key in self.stale_in:
             if key == FLEET:
                 continue
-            members = self.groups.get(key, set())
             found = self._clique(key)
-            _, share, _ = self._group_cfg(key)
-            if len(found.hosts) >= 2 and len(found.hosts) >= share * len(members):
+            if found.quorate:
                 out[key] = found
         return out
 
@@ -656,7 +675,7 @@ class Correlator:
             # A group is its own cause only if the hosts no broader choice explains still cut it
             # off: a zone inside a cut region, plus one host that stopped on its own, is not.
             quorum = self._quorum(key)
-            need = quorum.need[""] if quorum is not None else 2
+            need = quorum.need("", cut[key].gone) if quorum is not None else 2
             if key in open_groups or len(cut[key].hosts - explained) >= need:
                 chosen.append(key)
                 explained |= cut[key].hosts
@@ -712,10 +731,9 @@ class Correlator:
         by_region: dict[str, int] = {}
         for host_id in fleet.hosts:
             by_region[self.hosts[host_id].region] = by_region.get(self.hosts[host_id].region, 0) + 1
-        out = [
-            r for r in regions if by_region.get(r, 0) >= self._cfg(region=r).region_share * len(self.regions[r])
-        ]
-        if len(regions) >= 2 and len(fleet.hosts) >= 2 and len(out) >= self.settings.ingest_share * len(regions):
+        quorum = self._quorum(FLEET)
+        out = [r for r in regions if quorum is not None and by_region.get(r, 0) >= quorum.need(r)]
+        if len(regions) >= 2 and len(fleet.hosts) >= 2 and fleet.quorate:
             self._last_cut[FLEET] = fleet  # a short outage healing releases the hosts it stopped
             if INGEST not in self.open:
                 hosts = fleet.hosts
