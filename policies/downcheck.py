@@ -243,6 +243,7 @@ class _Host:
     last_at: float = 0.0  # the last arrival the correlator knows of (the worker's clock)
     release_until: float = 0.0  # released from a blanket: its fresh deadline
     under: str = ""  # the blanket alert it was judged covered by
+    named: bool = False  # released by a label group's alert: that silence was named once
 
 
 @dataclass
@@ -428,6 +429,7 @@ class Correlator:
                 float(body.get("last_at", 0.0)),
                 float(body.get("release_until", 0.0)),
                 str(body.get("under", "")),
+                bool(body.get("named", False)),
             )
             self.hosts[host_id] = host
             self._place(host_id, host)
@@ -637,9 +639,15 @@ class Correlator:
 
     def _fresh_silence(self, hosts: Iterable[str], now: float) -> bool:
         """A blanket is raised by a silence, not by lateness alone, nor by released hosts whose
-        fresh deadline is still running (their next beat may simply not be due yet)."""
+        fresh deadline is still running (their next beat may simply not be due yet), nor by hosts
+        a label group's alert released in this silence: it was named once (a crash of half a zone
+        inside a region's alert is not the zone's alert after the region's lifts). An ingest
+        outage names no group: the groups still cut off when it ends are named then."""
         return any(
-            self.hosts[h].status not in ("late", "down") and self.hosts[h].release_until <= now for h in hosts
+            h.status not in ("late", "down")
+            and h.release_until <= now
+            and not (h.named and h.release_until > h.last_at)
+            for h in (self.hosts[i] for i in hosts)
         )
 
     def _blankets(self, now: float) -> list[Notice]:
@@ -763,7 +771,7 @@ class Correlator:
         """A blanket's group no longer stopped together: resolve it and release its hosts."""
         members = self.groups.get(key, set())
         held = [h for h in members if self.hosts[h].status in _HELD]
-        self._release(held, now)
+        self._release(held, now, named=True)
         still = len(held)
         reason = (
             f"{len(members) - still} of {len(members)} hosts report again; {still} still silent,"
@@ -771,11 +779,12 @@ class Correlator:
         )
         return self._resolve(fp, now, reason)
 
-    def _release(self, host_ids: Iterable[str], now: float) -> None:
+    def _release(self, host_ids: Iterable[str], now: float, named: bool = False) -> None:
         """Hosts a blanket held get a fresh deadline: one ``late x interval`` from now, then grace."""
         for host_id in host_ids:
             host = self.hosts[host_id]
             host.release_until = now + self._cfg(host_id).late * host.interval_s
+            host.named = named
             self.dirty.add(host_id)
             if host.status in ("unreachable", "unknown", "ingest"):
                 self._set(host_id, host, "silent", host.release_until)
