@@ -172,15 +172,25 @@ class Judge:
         (``cut_only``: only hosts that were running and cut off, not crashed)."""
         s, e = self.window(gap)
         near = self.near(gap, key, cut_only)
+        points = [s, *(self.window(g)[0] for g in near if self.window(g)[0] >= s)]
+        if cut_only:  # cut off together: the cuts were in force at that instant, for each of them
+            points += [c for h in [gap.host_id, *(g.host_id for g in near)] for c, _ in self.p.cuts[h] if s <= c <= e]
         # Stopped at one instant: the most windows sharing a point of this gap's window.
         best: list[Gap] = []
-        for point in [s, *(self.window(g)[0] for g in near if self.window(g)[0] >= s)]:
-            if point > e:
+        for point in points:
+            if point > e or (cut_only and not self._cut_at(gap.host_id, point)):
                 continue
-            at = [g for g in near if self.window(g)[0] <= point <= self.window(g)[1]]
+            at = [
+                g
+                for g in near
+                if self.window(g)[0] <= point <= self.window(g)[1] and (not cut_only or self._cut_at(g.host_id, point))
+            ]
             if len(at) > len(best):
                 best = at
         return best
+
+    def _cut_at(self, host_id: str, t: float) -> bool:
+        return any(c <= t < d for c, d in self.p.cuts[host_id])
 
     def gone(self, gap: Gap, key: str) -> int:
         """``key``'s hosts that had stopped on their own before ``gap``'s window began (still
