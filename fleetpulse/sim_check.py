@@ -383,10 +383,16 @@ class Judge:
             # Judged by the hosts silent when it fired: a crash of most of a group after the
             # group's cut healed is the crash's alert, not the cut's second one.
             hosts = {h for h in members if self._gap_at(h, n.at)} or members
+            # A cause was in force when those hosts' silence began (a region cut that healed is
+            # not the cause of its hosts' later restart).
+            began = [g.start for h in hosts if (g := self._gap_at(h, n.at)) is not None]
+            lead = self.late * max(self.p.interval.values(), default=0.0)
             causes = [
                 (len(cut & hosts) / len(cut | hosts), f.at_s, i)  # the best fit, then the latest
                 for i, f in faults
-                if f.at_s <= n.at <= self._fault_end(f) + self._reach() and (cut := self._cut_hosts(f)) & hosts
+                if f.at_s <= n.at <= self._fault_end(f) + self._reach()
+                and (not began or (min(began) <= self._fault_end(f) and max(began) >= f.at_s - lead))
+                and (cut := self._cut_hosts(f)) & hosts
             ]
             if causes:
                 cause = max(causes)[2]

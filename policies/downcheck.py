@@ -687,8 +687,8 @@ class Correlator:
             if key in open_groups or len(cut[key].hosts - explained) >= need:
                 chosen.append(key)
                 explained |= cut[key].hosts
-        for key in chosen:
-            if key in open_groups or ingest:
+        for key in chosen:  # (an ingest outage's hosts explained none of these: judged here too)
+            if key in open_groups:
                 continue
             cfg, _, _ = self._group_cfg(key)
             complete = self._complete_at(cut[key], cfg.late)
