@@ -399,6 +399,7 @@ class Correlator:
     correlate_by: tuple[str, ...] = ()
     _last_cut: dict[str, Clique] = field(default_factory=dict)  # the groups cut off at the last tick
     _cfg_seen: DownCheckSettings | None = None
+    _fleet_held: frozenset[str] = frozenset()  # the hosts an open ingest outage stopped
     _waiting: dict[str, float] = field(default_factory=dict)  # host -> when its cut group's picture is complete
 
     def __post_init__(self) -> None:
@@ -743,6 +744,7 @@ class Correlator:
         out = [r for r in regions if quorum is not None and by_region.get(r, 0) >= quorum.need(r)]
         if len(regions) >= 2 and len(fleet.hosts) >= 2 and fleet.quorate:
             self._last_cut[FLEET] = fleet  # a short outage healing releases the hosts it stopped
+            self._fleet_held = fleet.hosts
             if INGEST not in self.open:
                 hosts = fleet.hosts
                 complete = self._complete_at(fleet, self.settings.late)
@@ -757,7 +759,14 @@ class Correlator:
                     return [self._fire(Notice("ingest_outage", "firing", "", "", now, reason, value=len(hosts)))]
             return []
         if INGEST in self.open:
-            held = [h for h, host in self.hosts.items() if host.status in _HELD]
+            # The hosts the outage held (after a restart, not known: every held host), not a
+            # host that stopped on its own meanwhile: its own deadline stands.
+            held = [
+                h
+                for h, host in self.hosts.items()
+                if host.status in _HELD and (not self._fleet_held or h in self._fleet_held or host.status == "ingest")
+            ]
+            self._fleet_held = frozenset()
             self._release(held, now)
             still = sum(1 for h in held if self.hosts[h].status != "up")
             reason = (
