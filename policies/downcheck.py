@@ -625,6 +625,13 @@ class Correlator:
         regions = {self.hosts[h].region for h in hosts}
         return max((self.longest.get(f"region={r}", 0.0) for r in regions), default=0.0)
 
+    def _reach(self, hosts: Iterable[str]) -> float:
+        """The longest interval a co-stopper of ``hosts`` can have: the fleet's, when the fleet
+        (two regions or more) can stop together; else their regions'."""
+        if sum(1 for members in self.regions.values() if members) >= 2:
+            return max(self._span(hosts), self.longest.get(FLEET, 0.0))
+        return self._span(hosts)
+
     def _complete_at(self, found: Clique, late: float) -> float:
         """When every host that could have stopped with ``found`` is known to be late.
 
@@ -636,7 +643,7 @@ class Correlator:
         before a narrower one fires. (The correlator hears
         transitions, not every beat, so it cannot tell which slow hosts were heard since.)
         """
-        return found.end + late * max(self._span(found.hosts), self.longest.get(FLEET, 0.0))
+        return found.end + late * self._reach(found.hosts)
 
     def _fresh_silence(self, hosts: Iterable[str], now: float) -> bool:
         """A blanket is raised by a silence, not by lateness alone, nor by released hosts whose
@@ -807,7 +814,9 @@ class Correlator:
         cfg = self._cfg(host_id)
         if host.release_until and host.since <= host.release_until:
             return host.since + cfg.grace_s  # released: its fresh deadline is ``since``
-        complete = host.last_at + cfg.late * (host.interval_s + self._span([host_id]))
+        # Every host that could have stopped with it is late by then, in any region: an
+        # ingest outage reaches a 1 s host long before a 10 s one shows it.
+        complete = host.last_at + cfg.late * (host.interval_s + self._reach([host_id]))
         return max(host.since + cfg.grace_s, complete)
 
     def _witnessed(self, host_id: str, now: float) -> bool | None:
