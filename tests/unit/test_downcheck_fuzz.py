@@ -113,7 +113,7 @@ def _after_at(fault: dict[str, Any]) -> dict[str, Any]:
     return fault
 
 
-CI_EXAMPLES = 60  # without --fuzz-long: a bounded, seeded run
+CI_EXAMPLES = 300  # without --fuzz-long: a bounded, seeded run
 
 
 def _examples() -> int:
@@ -254,6 +254,159 @@ faults:
 - {at: 1, crash: [r1-h001]}
 - {at: 17, partition: {region: r1}, for: 4.0, spool: false}
 - {at: 14, ingest_outage: true, for: 4.0, spool: false}
+""",
+    "an_ingest_outage_on_mixed_intervals_waits_for_the_slowest_hosts_before_judging_a_fast_one": """
+name: fuzz
+seed: 7807
+hosts: 3
+regions: 2
+interval: 1
+duration: 270
+metrics: false
+downcheck:
+  flap_window: 300
+  grace: 0
+  group_share: 0.4
+  late: 1.5
+  min_group_hosts: 3
+  min_region_hosts: 5
+  missed: 3.0
+  region_share: 0.4
+faults:
+- {at: 120, for: 54.7, ingest_outage: true, spool: true}
+intervals: [10, 1, 10]
+zones: 3
+racks: 3
+""",
+    "the_rest_of_a_region_stopping_at_once_is_one_region_alert_not_one_per_zone": """
+name: fuzz
+seed: 251
+hosts: 35
+regions: 1
+interval: 2
+duration: 330
+metrics: false
+downcheck:
+  flap_window: 300
+  grace: 0
+  group_share: 0.5
+  late: 2.0
+  min_group_hosts: 5
+  min_region_hosts: 3
+  missed: 4.0
+  region_share: 0.7
+faults:
+- {at: 264, clock_skew: [r1-h031, r1-h021, r1-h035, r1-h011], offset: 86400}
+- {at: 181, downtime: 96.6, reboot: [r1-h035, r1-h033, r1-h029, r1-h032, r1-h023, r1-h016, r1-h020, r1-h015]}
+- {at: 2, down: 64.1, flap: [r1-h031], for: 6.0, up: 8.1}
+- {at: 165, down: 10.0, flap: [r1-h028], for: 98.2, up: 11.0}
+- {at: 198, downtime: 65.2, restart: [r1-h009, r1-h028, r1-h006, r1-h031]}
+- {at: 220, for: 35.0, ingest_outage: true, spool: true}
+intervals: [10, 2, 2]
+jitter: 1.0
+zones: 3
+""",
+    "a_region_cut_is_named_before_a_zone_whose_first_quorum_came_earlier": """
+name: fuzz
+seed: 112
+hosts: 133
+regions: 2
+interval: 1
+duration: 38
+metrics: false
+downcheck:
+  flap_window: 300
+  grace: 0
+  group_share: 0.5
+  late: 2.0
+  min_group_hosts: 3
+  min_region_hosts: 5
+  missed: 4.0
+  region_share: 0.7
+faults:
+- {at: 19, downtime: 9.7, restart: [r1-h032]}
+- {at: 27, downtime: 3.0, restart: [r2-h025, r1-h041, r1-h035, r1-h034, r1-h002]}
+- {at: 19, for: 1.8, partition: {rack: r1-z2-r1}, spool: false}
+- {at: 7, downtime: 3.2, restart: [r1-h043, r1-h003, r2-h015, r2-h043, r2-h035, r1-h001, r1-h027, r2-h001]}
+- {at: 12, crash: [r1-h043, r1-h003, r2-h015, r2-h043, r2-h035, r1-h001, r1-h027, r2-h001], until: 22.0}
+- {at: 9, for: 10.0, partition: {region: r2}, spool: false}
+zones: 2
+racks: 3
+""",
+    "half_a_zone_crashed_inside_a_region_alert_is_not_a_zone_alert_after_it_lifts": """
+name: fuzz
+seed: 34
+hosts: 24
+regions: 3
+interval: 2
+duration: 185
+metrics: false
+downcheck:
+  flap_window: 300
+  grace: 0
+  group_share: 0.4
+  late: 1.5
+  min_group_hosts: 3
+  min_region_hosts: 3
+  missed: 3.0
+  region_share: 0.4
+faults:
+- {at: 144, for: 43.7, partition: [r2-h007, r1-h002, r3-h007, r3-h001, r2-h005, r1-h007, r3-h002], spool: false}
+- {at: 21, for: 9.6, ingest_outage: true, spool: false}
+- {at: 93, crash: [r2-h002, r1-h008, r1-h004], until: 133.0}
+- {at: 91, crash: [r1-h007, r1-h001]}
+- {at: 19, for: 2.5, partition: [r1-h001], spool: false}
+- {at: 1, for: 2.5, partition: {rack: r3-z2-r2}, spool: false}
+intervals: [5, 5, 2]
+zones: 2
+racks: 2
+""",
+    "a_whole_fleet_crash_before_some_hosts_first_beat_is_one_ingest_outage": """
+name: fuzz
+seed: 9096
+hosts: 5
+regions: 2
+interval: 1
+duration: 210
+metrics: false
+downcheck:
+  flap_window: 300
+  grace: 0
+  group_share: 0.7
+  late: 1.5
+  min_group_hosts: 5
+  min_region_hosts: 3
+  missed: 4.0
+  region_share: 0.7
+faults:
+- {at: 120, crash: [r2-h002, r1-h002]}
+- {at: 1, crash: [r1-h001, r2-h002, r2-h001, r1-h002, r1-h003]}
+intervals: [1, 10, 2]
+""",
+    "a_host_that_stopped_on_its_own_keeps_its_deadline_when_an_ingest_outage_ends": """
+name: fuzz
+seed: 6071
+hosts: 7
+regions: 3
+interval: 2
+duration: 195
+metrics: false
+downcheck:
+  flap_window: 0
+  grace: 2
+  group_share: 0.7
+  late: 2.5
+  min_group_hosts: 5
+  min_region_hosts: 3
+  missed: 5.0
+  region_share: 0.5
+faults:
+- {at: 34, crash: [r1-h001]}
+- {at: 17, crash: [r2-h002, r2-h001, r3-h002, r3-h001], until: 47.0}
+- {at: 147, downtime: 35.8, restart: [r2-h001, r2-h002, r3-h002, r3-h001]}
+intervals: [5, 2, 5]
+zones: 2
+racks: 1
 """,
 }
 
