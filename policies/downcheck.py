@@ -646,17 +646,15 @@ class Correlator:
         return found.end + late * self._reach(found.hosts)
 
     def _fresh_silence(self, hosts: Iterable[str], now: float) -> bool:
-        """A blanket is raised by a silence, not by lateness alone, nor by released hosts whose
-        fresh deadline is still running (their next beat may simply not be due yet), nor by hosts
+        """A blanket is raised by a silence, not by lateness alone, nor while a released host's
+        fresh deadline is still running (its next beat may simply not be due yet), nor by hosts
         a label group's alert released in this silence: it was named once (a crash of half a zone
         inside a region's alert is not the zone's alert after the region's lifts). An ingest
         outage names no group: the groups still cut off when it ends are named then."""
-        return any(
-            h.status not in ("late", "down")
-            and h.release_until <= now
-            and not (h.named and h.release_until > h.last_at)
-            for h in (self.hosts[i] for i in hosts)
-        )
+        members = [self.hosts[i] for i in hosts]
+        if any(h.release_until > now for h in members):
+            return False  # a released host's next beat may not be due yet: not known silent
+        return any(h.status not in ("late", "down") and not (h.named and h.release_until > h.last_at) for h in members)
 
     def _blankets(self, now: float) -> list[Notice]:
         cut = self._cut_off()
@@ -882,6 +880,8 @@ class Correlator:
                 member = self.hosts[other]
                 if other == host_id or member.status not in ("late", "silent"):
                     continue
+                if member.release_until > member.last_at:
+                    continue  # released in this silence already: the cut had ended by then
                 member.release_until = max(member.release_until, now + self._cfg(other).late * member.interval_s)
                 if member.status == "silent":
                     member.since = max(member.since, member.release_until)
