@@ -214,7 +214,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_sink(args: argparse.Namespace) -> int:
     from collector.kafka_io import ensure_all_topics
-    from sinks.clickhouse import connect, default_target
+    from sinks.clickhouse import connect, default_target, redacted
     from sinks.options import sink_settings
     from sinks.writer import Sink
 
@@ -226,7 +226,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     # A sink may be the first process of a deployment: create the topics it reads and writes.
     asyncio.run(ensure_all_topics(bootstrap, topics, partitions_from_env()))
     sink = Sink(client, bootstrap, topics, args.database, args.group_id, settings)
-    log.info("event=sink_target target=%s", target)
+    log.info("event=sink_target target=%s", redacted(target))
     _run_until_signal(sink.run)
     return 0
 

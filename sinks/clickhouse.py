@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sinks.schema import SchemaSettings, apply_migrations
 
@@ -14,6 +15,16 @@ DEFAULT_DATABASE = "fleetpulse"
 def default_target(home: Path) -> str:
     """``CLICKHOUSE_URL`` if set, else the embedded engine under the data directory."""
     return os.environ.get("CLICKHOUSE_URL") or f"chdb://{(home / 'clickhouse').resolve()}"
+
+
+def redacted(target: str) -> str:
+    """``target`` fit for a log line: a password in the URL is replaced by ``***``."""
+    parts = urlsplit(target)
+    if parts.password is None:
+        return target
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def connect(target: str) -> Any:
