@@ -170,6 +170,12 @@ class Judge:
     def together(self, gap: Gap, key: str, cut_only: bool = False) -> list[Gap]:
         """Gaps of ``key``'s other members that stopped at one instant with ``gap``
         (``cut_only``: only hosts that were running and cut off, not crashed)."""
+        return self.quorate(gap, key, cut_only)[0]
+
+    def quorate(self, gap: Gap, key: str, cut_only: bool = False, share: float = 0.0) -> tuple[list[Gap], int]:
+        """Like :meth:`together`, with ``share``: the largest set at an instant where it and
+        ``gap`` are that share (two or more) of ``key``'s hosts still reporting then, and how
+        many were still reporting (``[]`` if no instant has it)."""
         s, e = self.window(gap)
         near = self.near(gap, key, cut_only)
         points = [s, *(self.window(g)[0] for g in near if self.window(g)[0] >= s)]
@@ -177,6 +183,7 @@ class Judge:
             points += [c for h in [gap.host_id, *(g.host_id for g in near)] for c, _ in self.p.cuts[h] if s <= c <= e]
         # Stopped at one instant: the most windows sharing a point of this gap's window.
         best: list[Gap] = []
+        reporting = 0
         for point in points:
             if point > e or (cut_only and not self._cut_at(gap.host_id, point)):
                 continue
@@ -185,17 +192,20 @@ class Judge:
                 for g in near
                 if self.window(g)[0] <= point <= self.window(g)[1] and (not cut_only or self._cut_at(g.host_id, point))
             ]
-            if len(at) > len(best):
-                best = at
-        return best
+            size = len(self.members(key, point)) - self.gone(gap, key, point) if share else 0
+            if share and len(at) + 1 < max(2, share * size - 1e-9):
+                continue
+            if len(at) > len(best) or not best:
+                best, reporting = at, size
+        return (best, reporting) if best or not share else ([], 0)
 
     def _cut_at(self, host_id: str, t: float) -> bool:
         return any(c <= t < d for c, d in self.p.cuts[host_id])
 
-    def gone(self, gap: Gap, key: str) -> int:
-        """``key``'s hosts that had stopped on their own before ``gap``'s window began (still
-        silent then): a share is of the hosts still reporting."""
-        s = self.window(gap)[0]
+    def gone(self, gap: Gap, key: str, at: float | None = None) -> int:
+        """``key``'s hosts that had stopped on their own before ``at`` (``gap``'s window start by
+        default) and were still silent then: a share is of the hosts still reporting."""
+        s = self.window(gap)[0] if at is None else at
         return sum(
             1
             for h in self.members(key, s)
@@ -217,16 +227,16 @@ class Judge:
                     break
         return out
 
-    def shared(self, gap: Gap, cut_only: bool = False) -> list[tuple[str, list[Gap]]]:
-        """The groups ``gap`` stopped together with (enough of the group, two or more hosts)."""
+    def shared(self, gap: Gap, cut_only: bool = False) -> list[tuple[str, list[Gap], int]]:
+        """The groups ``gap`` stopped together with (enough of the group's hosts still reporting
+        at that instant, two or more), with how many were still reporting."""
         out = []
         e = self.window(gap)[1]
         for key in self.p.host_groups[gap.host_id]:
-            size = len(self.members(key, e)) - self.gone(gap, key)
             share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
-            with_it = self.together(gap, key, cut_only)
-            if len(with_it) + 1 >= 2 and len(with_it) + 1 >= share * size:
-                out.append((key, with_it))
+            with_it, size = self.quorate(gap, key, cut_only, share)
+            if with_it:
+                out.append((key, with_it, size))
         # The whole fleet stopping together (most regions at once) is an ingest outage to us.
         regions = {self.region_of[h] for h in self.members("fleet", e)}
         with_it = self.together(gap, "fleet", cut_only) if len(regions) >= 2 else []
@@ -237,16 +247,16 @@ class Judge:
         sizes = {r: len(self.members(f"region={r}", e)) - self.gone(gap, f"region={r}") for r in regions}
         counted = [r for r, n in stopped.items() if n >= self.cfg.region_share * sizes[r]]
         if with_it and len(counted) >= self.cfg.ingest_share * len(regions):
-            out.append(("fleet", with_it))
+            out.append(("fleet", with_it, len(self.members("fleet", e))))
         return out
 
-    def _cut_ended(self, key: str, gap: Gap, with_it: list[Gap]) -> float:
+    def _cut_ended(self, key: str, gap: Gap, with_it: list[Gap], size: int) -> float:
         """When ``key``'s cut ended for a host still silent in it: the return that left fewer
-        of those that stopped together silent than cut the group off (a lifted blanket)."""
+        of those that stopped together silent than cut the group off (a lifted blanket);
+        ``size``: the group's hosts still reporting when they stopped."""
         if key == "fleet":
             return self._fleet_cut_ended(gap, with_it)
         share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
-        size = len(self.members(key, self.window(gap)[1])) - self.gone(gap, key)
         need = max(2, math.ceil(share * size - 1e-9))
         ends = sorted(g.end for g in with_it)
         stopped = len(ends) + 1  # with the host still silent
@@ -308,10 +318,10 @@ class Judge:
         release = self.late * self.p.interval[n.host_id] + self.cfg.grace_s
         explained = [
             key
-            for key, with_it in self.shared(gap, cut_only=True)
+            for key, with_it, size in self.shared(gap, cut_only=True)
             # Its group back for a fresh deadline and grace while it stays silent: that looks
             # exactly like a host that died under the blanket (the promise allows the page).
-            if self._cut_ended(key, gap, with_it) + release > n.at + self.slack
+            if self._cut_ended(key, gap, with_it, size) + release > n.at + self.slack
         ]
         if self.cut_during(gap, n.at) and not explained:
             return []  # a lone cut (the rest of its group crashed or ran on) looks exactly like a crash
@@ -331,13 +341,8 @@ class Judge:
         if shared:
             # Stopped together with a group: paged after that group is back, if it comes back.
             back = []
-            for key, with_it in shared:
-                size = len(self.members(key, self.window(gap)[1])) - self.gone(gap, key)
-                share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
-                if key == "fleet":
-                    share = self.cfg.region_share
-                never = [g for g in with_it if g.end == math.inf]
-                if len(never) + 1 >= share * size:
+            for key, with_it, size in shared:
+                if self._cut_ended(key, gap, with_it, size) == math.inf:
                     return []  # the group never came back (or is all down): a blanket for good
                 # The blanket lifts by the last return of any host that may have stopped with it
                 # (which of them the down-checker counted with it is its choice between equals).
@@ -376,10 +381,11 @@ class Judge:
         faults = [
             (i, f)
             for i, f in enumerate(self.p.scenario.faults)
-            if f.kind in ("partition", "ingest_outage", "crash", "reboot")
+            if f.kind in ("partition", "ingest_outage", "crash", "reboot", "restart", "flap")
         ]
         faults_by = dict(faults)
-        owner: dict[int, list[tuple[Notice, set[str]]]] = {}
+        # Each alert and the faults that could be behind it (best fit first, then the latest).
+        options: list[tuple[Notice, list[tuple[int, set[str]]]]] = []
         for n in fired:
             members = self.groups.get(n.blanket_group, set()) if n.kind != "ingest_outage" else set(self.region_of)
             # Judged by the hosts silent when it fired: a crash of most of a group after the
@@ -389,33 +395,83 @@ class Judge:
             # not the cause of its hosts' later restart).
             began = [g.start for h in hosts if (g := self._gap_at(h, n.at)) is not None]
             lead = self.late * max(self.p.interval.values(), default=0.0)
-            causes = [
-                (len(cut & hosts) / len(cut | hosts), f.at_s, i)  # the best fit, then the latest
-                for i, f in faults
-                if f.at_s <= n.at <= self._fault_end(f) + self._reach()
-                and (not began or (min(began) <= self._fault_end(f) and max(began) >= f.at_s - lead))
-                and (cut := self._cut_hosts(f)) & hosts
-            ]
+            causes = sorted(
+                (
+                    (len(cut & hosts) / len(cut | hosts), f.at_s, i, cut & hosts)
+                    for i, f in faults
+                    if f.at_s <= n.at <= self._fault_end(f) + self._reach()
+                    and (not began or (min(began) <= self._fault_end(f) and max(began) >= f.at_s - lead))
+                    and (cut := self._cut_hosts(f)) & hosts
+                ),
+                key=lambda c: (c[0], c[1], c[2]),
+                reverse=True,
+            )
             if causes:
-                cause = max(causes)[2]
-                owner.setdefault(cause, []).append((n, hosts & self._cut_hosts(faults_by[cause])))
+                options.append((n, [(i, held) for _, _, i, held in causes]))
             elif not self._co_stopped(hosts, n.at):
                 out.append(f"t={n.at:.1f}s {n.fingerprint}: no shared silence behind it")
-        for i, raised in owner.items():
-            f = faults_by[i]
-            # Crashes, or a cut of hosts chosen by no label, may hit several groups at once: one
-            # shared silence per group, so one alert per set of hosts (nested groups are one).
-            split = f.kind in ("crash", "reboot") or (f.kind == "partition" and not f.group)
-            clash = [
-                (a, b)
-                for k, (a, ha) in enumerate(raised)
-                for b, hb in raised[k + 1 :]
-                if not split or ha & hb
-            ]
-            if clash:
-                names = ", ".join(f"{n.fingerprint}@{n.at:.1f}s" for n, _ in raised)
-                out.append(f"fault #{i} raised {len(raised)} blanket alerts: {names}")
+        # The promise holds if some reading of the faults gives every alert a cause of its own;
+        # otherwise the best-fit reading's clashes are reported.
+        if self._assign(options, {}, [20_000]) is None:
+            owner: dict[int, list[tuple[Notice, set[str]]]] = {}
+            for n, choices in options:
+                i, held = choices[0]
+                owner.setdefault(i, []).append((n, held))
+            for i, raised in owner.items():
+                if any(self._clash(faults_by[i], a, b) for k, a in enumerate(raised) for b in raised[k + 1 :]):
+                    names = ", ".join(f"{n.fingerprint}@{n.at:.1f}s" for n, _ in raised)
+                    out.append(f"fault #{i} raised {len(raised)} blanket alerts: {names}")
         return out
+
+    def _assign(
+        self,
+        options: list[tuple[Notice, list[tuple[int, set[str]]]]],
+        owned: dict[int, list[tuple[Notice, set[str]]]],
+        budget: list[int],
+    ) -> dict[int, list[tuple[Notice, set[str]]]] | None:
+        """A choice of cause for each alert in which no cause raised two clashing alerts (None:
+        there is none, or the search ran out of ``budget``)."""
+        if not options:
+            return owned
+        (n, causes), rest = options[0], options[1:]
+        faults = self.p.scenario.faults
+        for i, held in causes:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return None
+            if any(self._clash(faults[i], (n, held), other) for other in owned.get(i, [])):
+                continue
+            owned.setdefault(i, []).append((n, held))
+            if self._assign(rest, owned, budget) is not None:
+                return owned
+            owned[i].pop()
+        return None
+
+    def _clash(self, f: object, a: tuple[Notice, set[str]], b: tuple[Notice, set[str]]) -> bool:
+        """Two alerts one fault may not both raise.
+
+        Crashes, or a cut of hosts chosen by no label, may hit several groups at once: one shared
+        silence per group, so one alert per set of hosts (nested groups are one). A broader
+        blanket that lifted (its own share back) hands the hosts still silent to the group they
+        still cut off: a second group's alert after the first resolved is allowed, the same
+        group's again is not (a long cut raises one), nor two open at once.
+        """
+        from fleetpulse.simulate import Fault
+
+        assert isinstance(f, Fault)
+        split = f.kind in ("crash", "reboot", "restart", "flap") or (f.kind == "partition" and not f.group)
+        (na, ha), (nb, hb) = a, b
+        return (not split or bool(ha & hb)) and (na.fingerprint == nb.fingerprint or self._open_together(na, nb))
+
+    def _resolved_at(self, n: Notice) -> float:
+        """When the alert ``n`` fired resolved (inf: still open at the end)."""
+        return next(
+            (m.at for m in self.p.notices if m.fingerprint == n.fingerprint and m.state == "resolved" and m.at >= n.at),
+            math.inf,
+        )
+
+    def _open_together(self, a: Notice, b: Notice) -> bool:
+        return a.at < self._resolved_at(b) and b.at < self._resolved_at(a)
 
     def _cut_hosts(self, f: object) -> set[str]:
         from fleetpulse.simulate import Fault

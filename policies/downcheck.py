@@ -244,6 +244,10 @@ class _Host:
     release_until: float = 0.0  # released from a blanket: its fresh deadline
     under: str = ""  # the blanket alert it was judged covered by
     named: bool = False  # released by a label group's alert: that silence was named once
+    # Its last silence past its late window, [gone_from, gone_to): it was not reporting then, so
+    # a cut at an instant inside it is judged against the hosts still reporting without it.
+    gone_from: float = 0.0
+    gone_to: float = 0.0
 
 
 @dataclass
@@ -294,11 +298,17 @@ class Quorum:
 
 
 def clique(windows: Iterable[tuple[str, float, float]], quorum: Quorum | None = None,
-           part: Callable[[str], str] = lambda _: "") -> Clique:  # fmt: skip
+           part: Callable[[str], str] = lambda _: "",
+           past: Iterable[tuple[str, float, float]] = ()) -> Clique:  # fmt: skip
     """The ``(host, start, end)`` windows that share a point meeting ``quorum`` (the latest
-    such point), or without one the largest set sharing a point."""
+    such point), or without one the largest set sharing a point. ``past``: ``(host, from, to)``
+    silences of hosts reporting again; at an instant inside one that host was not reporting."""
     items = list(windows)
-    events = sorted([(s, 0, h) for h, s, _ in items] + [(e, 1, h) for h, _, e in items])
+    events = sorted(
+        [(s, 0, h) for h, s, _ in items]
+        + [(e, 1, h) for h, _, e in items]
+        + [e for h, s, t in past for e in ((s, 2, h), (t, -1, h))]  # back at ``t``: not gone at it
+    )
     count = best = 0
     point = 0.0
     counts: dict[str, int] = {}
@@ -308,13 +318,13 @@ def clique(windows: Iterable[tuple[str, float, float]], quorum: Quorum | None = 
     quorate: list[float] = []
     gone_at = 0
     for t, kind, h in events:  # starts sort before ends at one instant: closed windows
-        step = 1 if kind == 0 else -1
+        step = (1 if kind == 0 else -1) if kind in (0, 1) else 0
         count += step
         if quorum is not None:
             p = part(h)
             counts[p] = counts.get(p, 0) + step
-            if kind == 1:
-                gone[p] = gone.get(p, 0) + 1
+            if kind != 0:
+                gone[p] = gone.get(p, 0) + (-1 if kind == -1 else 1)
             need = quorum.need(p, gone.get(p, 0))
             now_ok = need > 0 and counts[p] >= need
             met += now_ok - ok.get(p, False)
@@ -401,6 +411,8 @@ class Correlator:
     _cfg_seen: DownCheckSettings | None = None
     _fleet_held: frozenset[str] = frozenset()  # the hosts an open ingest outage stopped
     _waiting: dict[str, float] = field(default_factory=dict)  # host -> when its cut group's picture is complete
+    _past: dict[str, set[str]] = field(default_factory=dict)  # group -> members back with a past silence
+    _now: float = 0.0  # the latest time seen (ticks and signals)
 
     def __post_init__(self) -> None:
         self.correlate_by = self.correlate_by or self.settings.correlate_by
@@ -431,6 +443,8 @@ class Correlator:
                 float(body.get("release_until", 0.0)),
                 str(body.get("under", "")),
                 bool(body.get("named", False)),
+                float(body.get("gone_from", 0.0)),
+                float(body.get("gone_to", 0.0)),
             )
             self.hosts[host_id] = host
             self._place(host_id, host)
@@ -462,6 +476,8 @@ class Correlator:
             self.longest[key] = max(self.longest.get(key, 0.0), host.interval_s)
             if host.status != "up":
                 self.stale_in.setdefault(key, set()).add(host_id)
+            if host.gone_to > host.gone_from:
+                self._past.setdefault(key, set()).add(host_id)
             self._cliques.pop(key, None)
 
     def _unplace(self, host_id: str, host: _Host) -> None:
@@ -471,6 +487,7 @@ class Correlator:
         for key in self._keys(host):
             self.groups.get(key, set()).discard(host_id)
             self.stale_in.get(key, set()).discard(host_id)
+            self._past.get(key, set()).discard(host_id)
             self._cliques.pop(key, None)
 
     def _set(self, host_id: str, host: _Host, status: HostStatus, now: float) -> None:
@@ -549,6 +566,7 @@ class Correlator:
 
     def tick(self, now: float) -> list[Notice]:
         """Take the decisions that are due at ``now`` (called about every half second)."""
+        self._now = max(self._now, now)
         cfg = self._cfg()
         if cfg.correlate_by != self.correlate_by:
             self._regroup(cfg.correlate_by)
@@ -568,7 +586,7 @@ class Correlator:
         for host_id, host in self.hosts.items():
             self._unplace(host_id, host)
         self.correlate_by = correlate_by
-        self.groups, self.stale_in, self.longest, self._cliques = {}, {}, {}, {}
+        self.groups, self.stale_in, self.longest, self._cliques, self._past = {}, {}, {}, {}, {}
         for host_id, host in self.hosts.items():
             self._place(host_id, host)
 
@@ -576,10 +594,22 @@ class Correlator:
         found = self._cliques.get(key)
         if found is None:
             windows = []
-            for host_id in self.stale_in.get(key, ()):
+            stale = self.stale_in.get(key, set())
+            for host_id in stale:
                 host = self.hosts[host_id]
                 windows.append((host_id, host.last_at, host.last_at + self._cfg(host_id).late * host.interval_s))
-            found = self._cliques[key] = clique(windows, self._quorum(key), self._part(key))
+            # No window can start before the earliest stale one, nor (for hosts late in future)
+            # before ``late x`` the group's longest interval ago.
+            first = min(min((s for _, s, _ in windows), default=math.inf), self._now - 2 * self._late_span(key))
+            past = []
+            back = self._past.get(key, set())
+            for host_id in list(back):
+                host = self.hosts[host_id]
+                if host.gone_to <= first:  # over before any stale window began: it can matter no more
+                    back.discard(host_id)
+                else:  # (a host stale again: its new window starts after this silence ended)
+                    past.append((host_id, host.gone_from, host.gone_to))
+            found = self._cliques[key] = clique(windows, self._quorum(key), self._part(key), past)
         return found
 
     def _part(self, key: str) -> Callable[[str], str]:
@@ -620,6 +650,10 @@ class Correlator:
                 out[key] = found
         return out
 
+    def _late_span(self, key: str) -> float:
+        """How long after its last arrival a member of ``key`` may become late at the latest."""
+        return self._cfg().late * self.longest.get(key, 0.0)
+
     def _span(self, hosts: Iterable[str]) -> float:
         """The longest interval of the regions of ``hosts`` (how long co-stoppers take to be late)."""
         regions = {self.hosts[h].region for h in hosts}
@@ -644,6 +678,16 @@ class Correlator:
         transitions, not every beat, so it cannot tell which slow hosts were heard since.)
         """
         return found.end + late * self._reach(found.hosts)
+
+    def _wait(self, hosts: Iterable[str], complete: float, now: float) -> None:
+        """Hosts of a cut group are not judged before its picture is complete, nor while a
+        released one's fresh deadline runs (the group's alert waits for it: see
+        :meth:`_fresh_silence`), or they would be paged just before it covers them."""
+        hosts = list(hosts)
+        until = max(complete, max((self.hosts[h].release_until for h in hosts), default=0.0))
+        if until > now:
+            for host_id in hosts:
+                self._waiting[host_id] = max(self._waiting.get(host_id, 0.0), until)
 
     def _fresh_silence(self, hosts: Iterable[str], now: float) -> bool:
         """A blanket is raised by a silence, not by lateness alone, nor while a released host's
@@ -698,11 +742,9 @@ class Correlator:
                 continue
             cfg, _, _ = self._group_cfg(key)
             complete = self._complete_at(cut[key], cfg.late)
+            self._wait(cut[key].hosts, complete, now)
             if now >= complete and self._fresh_silence(cut[key].hosts, now):
                 notices.append(self._fire(self._blanket_notice(key, cut[key], now)))
-            elif now < complete:
-                for host_id in cut[key].hosts:  # not judged before its group's picture is complete
-                    self._waiting[host_id] = max(self._waiting.get(host_id, 0.0), complete)
         self.cover = {}
         if ingest and FLEET in self.stale_in:
             for host_id in self._clique(FLEET).hosts:  # only the hosts that stopped with the fleet
@@ -753,9 +795,7 @@ class Correlator:
             if INGEST not in self.open:
                 hosts = fleet.hosts
                 complete = self._complete_at(fleet, self.settings.late)
-                if now < complete:
-                    for host_id in hosts:  # not judged before the fleet's picture is complete
-                        self._waiting[host_id] = max(self._waiting.get(host_id, 0.0), complete)
+                self._wait(hosts, complete, now)
                 if now >= complete and self._fresh_silence(hosts, now):
                     reason = (
                         f"{len(out)} of {len(regions)} regions stopped reporting together:"
@@ -891,6 +931,11 @@ class Correlator:
         was = host.status
         if was in ("late", "silent"):
             self._returned(sig.host_id, sig.at)
+        window_end = host.last_at + self._cfg(sig.host_id).late * host.interval_s
+        if was != "up" and sig.at > window_end:
+            host.gone_from, host.gone_to = window_end, sig.at
+            for key in self._keys(host):
+                self._past.setdefault(key, set()).add(sig.host_id)
         self._heard(sig.host_id, host, sig.at)
         self._set(sig.host_id, host, "up", sig.at)
         self.pending.discard(sig.host_id)

@@ -418,6 +418,384 @@ faults:
 - {at: 114, crash: [r1-h001]}
 - {at: 115, ingest_outage: true, for: 30.0, spool: false}
 """,
+    "most_single_host_regions_crashing_for_good_is_an_ingest_outage_for_good": """
+name: fuzz
+seed: 20293
+hosts: 3
+regions: 3
+interval: 5
+duration: 185
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 1.5
+  grace: 0
+  region_share: 0.7
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 300
+faults:
+- at: 10
+  crash:
+  - r1-h001
+  - r2-h001
+jitter: 2.475
+zones: 2
+""",
+    "a_small_rack_s_share_counts_the_hosts_still_reporting_at_the_instant": """
+name: fuzz
+seed: 43462
+hosts: 25
+regions: 1
+interval: 2
+duration: 210
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 2.0
+  grace: 0
+  region_share: 0.4
+  group_share: 0.7
+  min_region_hosts: 5
+  min_group_hosts: 5
+  flap_window: 300
+faults:
+- crash:
+  - r1-h013
+  - r1-h002
+  - r1-h019
+  at: 100
+  until: 210.0
+- reboot:
+  - r1-h013
+  - r1-h002
+  - r1-h019
+  at: 100
+  downtime: 5.0
+- for: 17.5
+  partition:
+  - r1-h019
+  - r1-h015
+  - r1-h014
+  - r1-h011
+  - r1-h002
+  - r1-h013
+  - r1-h006
+  at: 166
+  spool: false
+- clock_skew:
+  - r1-h018
+  at: 54
+  offset: 86400
+- at: 31
+  restart:
+  - r1-h014
+  - r1-h013
+  downtime: 100.0
+- downtime: 44.9
+  at: 93
+  reboot:
+  - r1-h010
+  - r1-h020
+  - r1-h011
+  - r1-h012
+  - r1-h025
+  - r1-h005
+  - r1-h003
+  - r1-h018
+intervals:
+- 10
+- 2
+jitter: 1.0
+zones: 3
+racks: 3
+""",
+    "a_host_back_since_still_counts_as_gone_at_the_instant_it_was_silent": """
+name: fuzz
+seed: 664
+hosts: 15
+regions: 1
+interval: 2
+duration: 350
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 2
+  region_share: 0.7
+  group_share: 0.5
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 300
+faults:
+- downtime: 6.0
+  restart:
+  - r1-h007
+  - r1-h004
+  - r1-h008
+  - r1-h015
+  - r1-h009
+  - r1-h014
+  at: 131
+- downtime: 63.2
+  at: 14
+  restart:
+  - r1-h006
+  - r1-h012
+  - r1-h008
+- crash:
+  - r1-h011
+  at: 25
+  until: 75.0
+- partition:
+  - r1-h008
+  - r1-h010
+  - r1-h009
+  - r1-h014
+  - r1-h001
+  for: 54.1
+  spool: false
+  at: 84
+- restart:
+  - r1-h007
+  - r1-h004
+  - r1-h010
+  - r1-h015
+  - r1-h008
+  - r1-h005
+  - r1-h013
+  - r1-h012
+  at: 13
+  downtime: 100.0
+- at: 280
+  partition:
+    zone: r1-z1
+  for: 50.0
+  spool: false
+intervals:
+- 2
+- 2
+- 10
+jitter: 0.5
+zones: 1
+racks: 1
+""",
+    "hosts_of_a_cut_are_not_judged_while_the_blanket_waits_for_a_released_host": """
+name: fuzz
+seed: 301
+hosts: 7
+regions: 3
+interval: 1
+duration: 280
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 2.0
+  grace: 2
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 5
+  min_group_hosts: 5
+  flap_window: 300
+faults:
+- at: 139
+  downtime: 53.3
+  restart:
+  - r2-h001
+- down: 21.5
+  up: 39.4
+  at: 210
+  for: 90.2
+  flap:
+  - r1-h003
+- at: 59
+  for: 27.1
+  spool: false
+  ingest_outage: true
+- spool: true
+  for: 19.0
+  at: 87
+  partition:
+  - r3-h001
+  - r1-h002
+  - r1-h001
+  - r2-h002
+  - r3-h002
+  - r1-h003
+  - r2-h001
+- at: 93
+  crash:
+  - r3-h002
+- at: 85
+  spool: false
+  for: 96.3
+  partition:
+    region: r1
+intervals:
+- 1
+- 10
+""",
+    "an_agent_restart_of_most_of_a_region_is_a_cause_of_its_own": """
+name: fuzz
+seed: 2418
+hosts: 12
+regions: 2
+interval: 2
+duration: 105
+metrics: false
+downcheck:
+  missed: 5.0
+  late: 2.5
+  grace: 0
+  region_share: 0.5
+  group_share: 0.7
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 300
+faults:
+- crash:
+  - r2-h001
+  - r2-h004
+  - r1-h006
+  - r2-h005
+  - r1-h002
+  - r1-h005
+  - r1-h001
+  - r2-h006
+  at: 45
+- at: 39
+  restart:
+  - r1-h001
+  - r2-h002
+  - r1-h005
+  - r2-h004
+  - r1-h006
+  - r1-h002
+  downtime: 18.7
+- at: 18
+  crash:
+  - r1-h003
+  - r2-h004
+- offset: 7
+  at: 77
+  clock_skew:
+  - r2-h003
+  - r2-h001
+  - r1-h003
+  - r1-h001
+  - r2-h002
+  - r2-h004
+  - r1-h004
+  - r1-h006
+- for: 23.7
+  spool: true
+  at: 4
+  ingest_outage: true
+- reboot:
+  - r1-h003
+  at: 20
+  downtime: 15.4
+intervals:
+- 5
+- 2
+- 2
+zones: 1
+""",
+    "a_region_still_silent_after_an_ingest_outage_lifted_may_be_named_once": """
+name: fuzz
+seed: 814
+hosts: 15
+regions: 4
+interval: 1
+duration: 300
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 1
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 3
+  min_group_hosts: 5
+  flap_window: 0
+faults:
+- at: 111
+  crash:
+  - r4-h002
+  - r3-h001
+  - r1-h002
+  - r4-h003
+  - r3-h003
+- at: 39
+  until: 129.0
+  crash:
+  - r1-h001
+  - r2-h001
+  - r1-h003
+  - r3-h001
+  - r3-h003
+  - r4-h001
+  - r2-h003
+  - r2-h004
+- slow:
+  - r1-h002
+  delay: 0.47
+  for: 33.0
+  at: 195
+intervals:
+- 1
+- 5
+- 10
+zones: 1
+""",
+    "a_reboot_inside_a_zone_then_a_region_cut_are_two_causes_two_alerts": """
+name: fuzz
+seed: 434
+hosts: 19
+regions: 1
+interval: 5
+duration: 380
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 1.5
+  grace: 0
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 3
+  min_group_hosts: 5
+  flap_window: 300
+faults:
+- at: 263
+  downtime: 90.3
+  reboot:
+  - r1-h002
+  - r1-h006
+  - r1-h013
+  - r1-h008
+  - r1-h007
+  - r1-h019
+  - r1-h009
+  - r1-h010
+- for: 15.0
+  spool: true
+  at: 35
+  partition:
+    zone: r1-z3
+- at: 274
+  for: 50.0
+  partition:
+    region: r1
+  spool: false
+intervals:
+- 5
+- 10
+- 5
+jitter: 2.475
+zones: 3
+racks: 2
+""",
 }
 
 
