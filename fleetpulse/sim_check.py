@@ -157,6 +157,10 @@ class Judge:
         self.region_of = {h.host_id: h.region for h in sc.hosts if h.host_id in self.first}
         self.groups = {key: members & set(self.first) for key, members in played.groups.items()}
         self.groups["fleet"] = set(self.first)
+        self._resolutions: dict[str, list[float]] = {}  # fingerprint -> when it resolved, in order
+        for n in played.notices:
+            if n.state == "resolved":
+                self._resolutions.setdefault(n.fingerprint, []).append(n.at)
 
     def members(self, key: str, at: float) -> set[str]:
         """``key``'s hosts the down-checker knew of at ``at``."""
@@ -197,7 +201,7 @@ class Judge:
                 continue
             if len(at) > len(best) or not best:
                 best, reporting = at, size
-        return (best, reporting) if best or not share else ([], 0)
+        return best, reporting
 
     def _cut_at(self, host_id: str, t: float) -> bool:
         return any(c <= t < d for c, d in self.p.cuts[host_id])
@@ -465,10 +469,7 @@ class Judge:
 
     def _resolved_at(self, n: Notice) -> float:
         """When the alert ``n`` fired resolved (inf: still open at the end)."""
-        return next(
-            (m.at for m in self.p.notices if m.fingerprint == n.fingerprint and m.state == "resolved" and m.at >= n.at),
-            math.inf,
-        )
+        return next((t for t in self._resolutions.get(n.fingerprint, []) if t >= n.at), math.inf)
 
     def _open_together(self, a: Notice, b: Notice) -> bool:
         return a.at < self._resolved_at(b) and b.at < self._resolved_at(a)

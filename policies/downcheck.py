@@ -412,7 +412,7 @@ class Correlator:
     _fleet_held: frozenset[str] = frozenset()  # the hosts an open ingest outage stopped
     _waiting: dict[str, float] = field(default_factory=dict)  # host -> when its cut group's picture is complete
     _past: dict[str, set[str]] = field(default_factory=dict)  # group -> members back with a past silence
-    _now: float = 0.0  # the latest time seen (ticks and signals)
+    _now: float = 0.0  # the latest tick's time (0 until the first tick after a start)
 
     def __post_init__(self) -> None:
         self.correlate_by = self.correlate_by or self.settings.correlate_by
