@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collector.config import AgentConfig
     from collector.contract import Alert
     from fleetpulse.score import Report
+    from fleetpulse.simulate import Scenario
     from policies.model import PolicySet
 from collector.kafka_io import bootstrap_servers, partitions_from_env
 
@@ -495,6 +496,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.describe:
         print("\n".join(describe(scenario)))
         return 0
+    if args.offline:
+        return _simulate_offline(scenario)
     truth_path = Path(args.truth) if args.truth else _home(args) / "simulate" / f"{scenario.name}.truth.json"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     bootstrap, topics = bootstrap_servers(args.bootstrap), _topics(args)
@@ -525,6 +528,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if not args.score:
         return 0
     return _show_report(score(done["truth"], alerts), args.json)
+
+
+def _simulate_offline(scenario: Scenario) -> int:
+    """Play ``scenario`` through the pure down-check logic on a simulated clock and judge it."""
+    from fleetpulse.sim_check import notice_lines, play, violations
+
+    played = play(scenario)
+    print("\n".join(notice_lines(played.notices)) or "no alerts")
+    problems = violations(played)
+    if problems:
+        print(f"verdict: fail ({len(problems)} broken promise(s))")
+        print("\n".join(f"  {p}" for p in problems))
+        return 1
+    print("verdict: pass (every promise the judge checks held)")
+    return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -804,6 +822,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=_duration, help="override the heartbeat interval (seconds or e.g. 500ms)")
     p.add_argument("--duration", type=_duration, help="override the run's duration (seconds or e.g. 2m)")
     p.add_argument("--describe", action="store_true", help="print the fleet and its faults, then exit; no Kafka")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="no Kafka, no worker: play the scenario through the down-check logic on a simulated clock "
+        "(its 'downcheck' settings), print the alerts and judge them against the ground truth "
+        "(exit 1 when a promise broke); replays a scenario file the fuzzer printed, in seconds",
+    )
     p.add_argument("--score", action="store_true", help="after the run, read the alerts and print the score")
     p.add_argument(
         "--settle",

@@ -359,6 +359,8 @@ class Judge:
             bound, kind = self.timeout_bound(gap), "isolated"
         if bound > duration or gap.end <= bound or self.ran_throughout(gap, bound):
             return []  # not owed: ends before the bound, the run ends first, or it was alive
+        if self._cut_at(host_id, bound) and not _overlaps(self.p.downs[host_id], bound - 1e-9, bound + 1e-9):
+            return []  # back up by the bound, its path cut: alive (a page is allowed, not owed)
         if not any(t <= bound for t in in_gap):
             return [
                 f"{host_id} down ({kind}) silent since {gap.start:.1f}s, not paged by {bound:.1f}s"

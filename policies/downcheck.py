@@ -754,7 +754,24 @@ class Correlator:
             if key and key in cut:
                 for host_id in cut[key].hosts:
                     self.cover.setdefault(host_id, fp)
+        self._uncovered(now)
         return notices
+
+    def _uncovered(self, now: float) -> None:
+        """A held host its open blanket no longer explains is released as by a lift: its
+        co-stoppers are back, and the group stays cut off only by a later silence it had no
+        part in (it stopped before that instant, on its own as far as the group can tell)."""
+        dropped = [
+            host_id
+            for notice in self.open.values()
+            if notice.blanket_group
+            for host_id in self.stale_in.get(notice.blanket_group, ())
+            if host_id not in self.cover
+            and self.hosts[host_id].under == notice.fingerprint
+            and self.hosts[host_id].status in ("unreachable", "unknown")
+        ]
+        if dropped:
+            self._release(dropped, now, named=True)
 
     def _blanket_notice(self, key: str, found: Clique, now: float) -> Notice:
         label, _, value = key.partition("=")

@@ -109,3 +109,17 @@ def test_agent_without_a_broker_keeps_collecting_and_stops_promptly_on_sigterm(t
     pending = int(stopped.split("pending=")[1].split()[0])
     assert cycles >= 4 and pending >= cycles * 3, stopped  # batch, process summary, heartbeat per cycle
     assert "event=broker_unreachable" in out
+
+
+def test_simulate_offline_plays_a_scenario_file_without_kafka_and_judges_it(tmp_path: Path) -> None:
+    scenario = tmp_path / "crash.yaml"
+    scenario.write_text(
+        "name: crash\nhosts: 12\nregions: 2\ninterval: 5\nduration: 200\nmetrics: false\n"
+        "faults:\n  - at: 40\n    crash: [r1-h001]\n"
+    )
+    done = fleetpulse("simulate", str(scenario), "--offline", "--bootstrap", "127.0.0.1:1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    pages = [line for line in lines if "firing" in line]
+    assert len(pages) == 1 and "host_down:r1-h001" in pages[0], lines
+    assert lines[-1].startswith("verdict: pass")

@@ -796,6 +796,114 @@ jitter: 2.475
 zones: 3
 racks: 2
 """,
+    "a_host_back_up_and_cut_by_the_bound_is_alive_not_owed_a_page": """
+name: fuzz
+seed: 25286
+hosts: 25
+regions: 1
+interval: 5
+duration: 135
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 1
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 300
+faults:
+- downtime: 3.2
+  reboot:
+  - r1-h001
+  - r1-h013
+  - r1-h018
+  - r1-h005
+  - r1-h021
+  - r1-h007
+  - r1-h016
+  - r1-h011
+  at: 81
+- spool: true
+  at: 93
+  for: 45.8
+  partition:
+    zone: r1-z1
+- ingest_outage: true
+  at: 88
+  spool: false
+  for: 3.0
+- for: 10.0
+  partition:
+    region: r1
+  spool: false
+  at: 15
+- up: 30.2
+  at: 85
+  for: 16.7
+  flap:
+  - r1-h007
+  down: 5.0
+zones: 2
+""",
+    "a_held_host_its_blanket_no_longer_explains_is_released_while_a_later_cut_keeps_it_open": """
+name: fuzz
+seed: 14318
+hosts: 14
+regions: 1
+interval: 2
+duration: 56
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 1.5
+  grace: 0
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 5
+  min_group_hosts: 3
+  flap_window: 300
+faults:
+- at: 41
+  until: 45.0
+  crash:
+  - r1-h010
+  - r1-h008
+  - r1-h002
+  - r1-h005
+  - r1-h013
+  - r1-h006
+- crash:
+  - r1-h011
+  at: 1
+  until: 17.0
+- at: 14
+  spool: true
+  for: 10.4
+  ingest_outage: true
+- crash:
+  - r1-h008
+  - r1-h012
+  - r1-h003
+  - r1-h007
+  - r1-h009
+  - r1-h001
+  - r1-h013
+  - r1-h006
+  at: 35
+- downtime: 9.9
+  reboot:
+  - r1-h013
+  - r1-h010
+  - r1-h003
+  - r1-h009
+  - r1-h008
+  - r1-h002
+  - r1-h011
+  at: 28
+jitter: 0.99
+""",
 }
 
 
