@@ -2,9 +2,10 @@
 hosts, mixed intervals), random phases and jitter, random faults with random timing and
 overlaps, each played through the pure logic and judged by :mod:`fleetpulse.sim_check`.
 
-``make test`` runs the scenarios it found (``FOUND``); ``pytest --fuzz-long`` (with
-``FUZZ_EXAMPLES=N``, default 3000) generates thousands. A failure is shrunk by hypothesis and
-printed as a scenario file: save it and replay it with ``fleetpulse simulate FILE --offline``
+``make test`` runs the scenarios it found (``FOUND``) and, once it finds nothing, a bounded,
+seeded set of generated ones; ``pytest --fuzz-long`` (with ``FUZZ_EXAMPLES=N``, default 3000)
+generates thousands. A failure is shrunk by hypothesis and printed as a scenario file: save it
+and replay it with ``fleetpulse simulate FILE --offline``
 (or through a real broker and worker with ``fleetpulse simulate FILE``).
 """
 
@@ -111,6 +112,10 @@ def _after_at(fault: dict[str, Any]) -> dict[str, Any]:
     if "until" in fault:
         return {**fault, "until": fault["at"] + fault["until"]}
     return fault
+
+
+BOUNDED_EXAMPLES = 150  # about a minute: make test stays short
+BOUNDED_RUN_FINDS_NOTHING = False
 
 
 def _examples() -> int:
@@ -913,17 +918,21 @@ def test_scenarios_the_fuzzer_found_keep_the_promise(name: str) -> None:
 
 
 def test_generated_scenarios_keep_the_promise(request: pytest.FixtureRequest) -> None:
+    """A bounded, seeded run in ``make test`` (the same scenarios every time, so CI is
+    repeatable); ``--fuzz-long`` draws ``FUZZ_EXAMPLES`` fresh ones."""
     long = request.config.getoption("--fuzz-long")
-    if not long:
-        # Not yet in make test: generated runs still find defects (see issue 14's notes); the
-        # scenarios it found and that are fixed run above, every time.
-        pytest.skip("run with --fuzz-long (FUZZ_EXAMPLES=N) for thousands of generated scenarios")
+    # Not yet on by default: the seeded bounded run still finds defects (issue 14's notes,
+    # tests/unit/fuzz_open/); set BOUNDED_RUN_FINDS_NOTHING once it passes.
+    if not long and not BOUNDED_RUN_FINDS_NOTHING:
+        pytest.skip("run with --fuzz-long (FUZZ_EXAMPLES=N); the bounded run is off until it finds nothing")
+    examples = _examples() if long else BOUNDED_EXAMPLES
 
     @settings(
-        max_examples=_examples(),
+        max_examples=examples,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         database=None,
+        derandomize=not long,
     )
     @given(scenario_docs())
     def run(doc: dict[str, Any]) -> None:
