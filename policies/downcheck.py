@@ -695,10 +695,22 @@ class Correlator:
         a label group's alert released in this silence: it was named once (a crash of half a zone
         inside a region's alert is not the zone's alert after the region's lifts). An ingest
         outage names no group: the groups still cut off when it ends are named then."""
+        hosts = list(hosts)
         members = [self.hosts[i] for i in hosts]
         if any(h.release_until > now for h in members):
             return False  # a released host's next beat may not be due yet: not known silent
-        return any(h.status not in ("late", "down") and not (h.named and h.release_until > h.last_at) for h in members)
+        return any(
+            h.status not in ("late", "down") and not (h.named and self._released_in_silence(i, h))
+            for i, h in zip(hosts, members, strict=True)
+        )
+
+    def _released_in_silence(self, host_id: str, host: _Host) -> bool:
+        """``host`` was released after its last arrival: in the silence it is in now (a release
+        before that arrival, its deadline still running, was an earlier silence's)."""
+        if not host.release_until:
+            return False
+        released_at = host.release_until - self._cfg(host_id).late * host.interval_s
+        return released_at >= host.last_at
 
     def _blankets(self, now: float) -> list[Notice]:
         cut = self._cut_off()
@@ -937,7 +949,7 @@ class Correlator:
                 member = self.hosts[other]
                 if other == host_id or member.status not in ("late", "silent"):
                     continue
-                if member.release_until > member.last_at:
+                if self._released_in_silence(other, member):
                     continue  # released in this silence already: the cut had ended by then
                 member.release_until = max(member.release_until, now + self._cfg(other).late * member.interval_s)
                 if member.status == "silent":

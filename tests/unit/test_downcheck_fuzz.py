@@ -909,6 +909,55 @@ faults:
   at: 28
 jitter: 0.99
 """,
+    "a_release_from_an_earlier_silence_does_not_stop_the_release_from_a_cut_healing_later": """
+name: fuzz
+seed: 570
+hosts: 29
+regions: 4
+interval: 1
+duration: 33
+metrics: false
+downcheck:
+  missed: 5.0
+  late: 2.5
+  grace: 0
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 3
+  min_group_hosts: 5
+  flap_window: 300
+faults:
+- spool: true
+  for: 1.1
+  at: 6
+  partition:
+  - r1-h007
+  - r4-h005
+  - r1-h005
+  - r1-h001
+  - r3-h002
+  - r3-h007
+- for: 2.1
+  ingest_outage: true
+  spool: true
+  at: 3
+- for: 4.6
+  spool: true
+  ingest_outage: true
+  at: 7
+- spool: true
+  at: 10
+  partition:
+  - r1-h003
+  - r3-h006
+  - r3-h003
+  - r1-h007
+  for: 9.6
+intervals:
+- 1
+- 1
+jitter: 0.75
+""",
 }
 
 
