@@ -29,7 +29,7 @@ are at most that far apart). The invariants:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from collector.contract import Heartbeat, PeerProbe
@@ -171,37 +171,37 @@ class Judge:
     def window(self, gap: Gap) -> tuple[float, float]:
         return gap.start, gap.start + self.late * self.p.interval[gap.host_id]
 
-    def together(self, gap: Gap, key: str, cut_only: bool = False) -> list[Gap]:
-        """Gaps of ``key``'s other members that stopped at one instant with ``gap``
-        (``cut_only``: only hosts that were running and cut off, not crashed)."""
-        return self.quorate(gap, key, cut_only)[0]
-
-    def quorate(self, gap: Gap, key: str, cut_only: bool = False, share: float = 0.0) -> tuple[list[Gap], int]:
-        """Like :meth:`together`, with ``share``: the largest set at an instant where it and
-        ``gap`` are that share (two or more) of ``key``'s hosts still reporting then, and how
-        many were still reporting (``[]`` if no instant has it)."""
+    def instants(self, gap: Gap, key: str, cut_only: bool = False) -> Iterator[tuple[float, list[Gap]]]:
+        """Each instant of ``gap``'s window ``key``'s other members may have stopped at with it,
+        in time order, and their gaps holding it (``cut_only``: only hosts that were running
+        and cut off, not crashed)."""
         s, e = self.window(gap)
-        near = self.near(gap, key, cut_only)
+        near = self.near(gap, key, cut_only, every=True)
         points = [s, *(self.window(g)[0] for g in near if self.window(g)[0] >= s)]
         if cut_only:  # cut off together: the cuts were in force at that instant, for each of them
             points += [c for h in [gap.host_id, *(g.host_id for g in near)] for c, _ in self.p.cuts[h] if s <= c <= e]
-        # Stopped at one instant: the most windows sharing a point of this gap's window.
-        best: list[Gap] = []
-        reporting = 0
-        for point in points:
+        for point in sorted(points):
             if point > e or (cut_only and not self._cut_at(gap.host_id, point)):
                 continue
-            at = [
-                g
+            holding = {  # one gap per host: two of one host's windows meet at a point at most (keep the later)
+                g.host_id: g
                 for g in near
                 if self.window(g)[0] <= point <= self.window(g)[1] and (not cut_only or self._cut_at(g.host_id, point))
-            ]
-            size = len(self.members(key, point)) - self.gone(gap, key, point) if share else 0
-            if share and len(at) + 1 < max(2, share * size - 1e-9):
-                continue
-            if len(at) > len(best) or not best:
-                best, reporting = at, size
-        return best, reporting
+            }
+            yield point, list(holding.values())
+
+    def quorums(self, gap: Gap, key: str, cut_only: bool = False, share: float = 0.0) -> list[tuple[list[Gap], int]]:
+        """Each distinct set of ``key``'s other members that stopped at one instant with
+        ``gap`` where it and ``gap`` are ``share`` (two or more) of ``key``'s hosts still
+        reporting then, with how many were still reporting. Every such instant counts, not
+        only the largest: the down-checker keeps every host of every quorate instant cut off
+        (a crash of a third of a zone, then an outage, are two cuts the host may be in)."""
+        out: dict[frozenset[str], tuple[list[Gap], int]] = {}
+        for point, at in self.instants(gap, key, cut_only):
+            size = len(self.members(key, point)) - self.gone(gap, key, point)
+            if len(at) + 1 >= max(2, share * size - 1e-9):
+                out[frozenset(g.host_id for g in at)] = (at, size)
+        return list(out.values())
 
     def _cut_at(self, host_id: str, t: float) -> bool:
         return any(c <= t < d for c, d in self.p.cuts[host_id])
@@ -216,11 +216,13 @@ class Judge:
             if h != gap.host_id and any(self.window(g)[1] < s < g.end for g in self.gaps[h])
         )
 
-    def near(self, gap: Gap, key: str, cut_only: bool = False) -> list[Gap]:
-        """Gaps of ``key``'s other members whose windows overlap ``gap``'s (could have stopped with it)."""
+    def near(self, gap: Gap, key: str, cut_only: bool = False, every: bool = False) -> list[Gap]:
+        """Gaps of ``key``'s other members whose windows overlap ``gap``'s (could have stopped
+        with it): each host's first such gap, or with ``every`` all of them (a host whose late
+        beat ended one silence inside the window may have stopped with it in the next)."""
         s, e = self.window(gap)
         out = []
-        for other in self.members(key, e):
+        for other in sorted(self.members(key, e)):
             if other == gap.host_id:
                 continue
             for g in self.gaps[other]:
@@ -228,30 +230,34 @@ class Judge:
                 if gs <= e and ge >= s:
                     if not cut_only or (self.ran_throughout(g, ge) and self.cut_during(g, ge)):
                         out.append(g)
-                    break
+                    if not every:
+                        break
         return out
 
     def shared(self, gap: Gap, cut_only: bool = False) -> list[tuple[str, list[Gap], int]]:
         """The groups ``gap`` stopped together with (enough of the group's hosts still reporting
-        at that instant, two or more), with how many were still reporting."""
+        at that instant, two or more), with how many were still reporting: a group once per
+        distinct set of hosts it stopped with (see :meth:`quorums`)."""
         out = []
         e = self.window(gap)[1]
         for key in self.p.host_groups[gap.host_id]:
             share = self.cfg.region_share if key.startswith("region=") else self.cfg.group_share
-            with_it, size = self.quorate(gap, key, cut_only, share)
-            if with_it:
-                out.append((key, with_it, size))
+            out += [(key, with_it, size) for with_it, size in self.quorums(gap, key, cut_only, share)]
         # The whole fleet stopping together (most regions at once) is an ingest outage to us.
         regions = {self.region_of[h] for h in self.members("fleet", e)}
-        with_it = self.together(gap, "fleet", cut_only) if len(regions) >= 2 else []
-        # A region counts when its share of the hosts stopped at that instant reaches region_share.
-        stopped: dict[str, int] = {}
-        for h in [gap.host_id, *(g.host_id for g in with_it)]:
-            stopped[self.region_of[h]] = stopped.get(self.region_of[h], 0) + 1
+        if len(regions) < 2:
+            return out
         sizes = {r: len(self.members(f"region={r}", e)) - self.gone(gap, f"region={r}") for r in regions}
-        counted = [r for r, n in stopped.items() if n >= self.cfg.region_share * sizes[r]]
-        if with_it and len(counted) >= self.cfg.ingest_share * len(regions):
-            out.append(("fleet", with_it, len(self.members("fleet", e))))
+        fleet: dict[frozenset[str], list[Gap]] = {}
+        for _, at in self.instants(gap, "fleet", cut_only):
+            # A region counts when its share of the hosts stopped at that instant reaches region_share.
+            stopped: dict[str, int] = {}
+            for h in [gap.host_id, *(g.host_id for g in at)]:
+                stopped[self.region_of[h]] = stopped.get(self.region_of[h], 0) + 1
+            counted = [r for r, n in stopped.items() if n >= self.cfg.region_share * sizes[r]]
+            if at and len(counted) >= self.cfg.ingest_share * len(regions):
+                fleet[frozenset(g.host_id for g in at)] = at
+        out += [("fleet", at, len(self.members("fleet", e))) for at in fleet.values()]
         return out
 
     def _cut_ended(self, key: str, gap: Gap, with_it: list[Gap], size: int) -> float:
@@ -350,10 +356,10 @@ class Judge:
                     return []  # the group never came back (or is all down): a blanket for good
                 # The blanket lifts by the last return of any host that may have stopped with it
                 # (which of them the down-checker counted with it is its choice between equals).
-                could = [*with_it, *self.near(gap, key)]
+                could = [*with_it, *self.near(gap, key, every=True)]
                 back.append(max([g.end for g in could if g.end != math.inf], default=gap.start))
-            bound = max(max(back) + self.late * self.p.interval[host_id], self.timeout_bound(gap))
-            bound += self.cfg.grace_s + self.slack
+            release = max(back) + self.late * self.p.interval[host_id] + self.cfg.grace_s + self.slack
+            bound = max(release, self.timeout_bound(gap))
             kind = "under a blanket"
         else:
             bound, kind = self.timeout_bound(gap), "isolated"

@@ -243,7 +243,6 @@ class _Host:
     last_at: float = 0.0  # the last arrival the correlator knows of (the worker's clock)
     release_until: float = 0.0  # released from a blanket: its fresh deadline
     under: str = ""  # the blanket alert it was judged covered by
-    named: bool = False  # released by a label group's alert: that silence was named once
     # Its last silence past its late window, [gone_from, gone_to): it was not reporting then, so
     # a cut at an instant inside it is judged against the hosts still reporting without it.
     gone_from: float = 0.0
@@ -442,7 +441,6 @@ class Correlator:
                 float(body.get("last_at", 0.0)),
                 float(body.get("release_until", 0.0)),
                 str(body.get("under", "")),
-                bool(body.get("named", False)),
                 float(body.get("gone_from", 0.0)),
                 float(body.get("gone_to", 0.0)),
             )
@@ -691,26 +689,13 @@ class Correlator:
 
     def _fresh_silence(self, hosts: Iterable[str], now: float) -> bool:
         """A blanket is raised by a silence, not by lateness alone, nor while a released host's
-        fresh deadline is still running (its next beat may simply not be due yet), nor by hosts
-        a label group's alert released in this silence: it was named once (a crash of half a zone
-        inside a region's alert is not the zone's alert after the region's lifts). An ingest
-        outage names no group: the groups still cut off when it ends are named then."""
-        hosts = list(hosts)
+        fresh deadline is still running (its next beat may simply not be due yet). A broader
+        blanket that lifted hands the hosts it still leaves cut off to the group that still
+        explains them: that group's alert may follow (an ingest outage's, a region's)."""
         members = [self.hosts[i] for i in hosts]
         if any(h.release_until > now for h in members):
             return False  # a released host's next beat may not be due yet: not known silent
-        return any(
-            h.status not in ("late", "down") and not (h.named and self._released_in_silence(i, h))
-            for i, h in zip(hosts, members, strict=True)
-        )
-
-    def _released_in_silence(self, host_id: str, host: _Host) -> bool:
-        """``host`` was released after its last arrival: in the silence it is in now (a release
-        before that arrival, its deadline still running, was an earlier silence's)."""
-        if not host.release_until:
-            return False
-        released_at = host.release_until - self._cfg(host_id).late * host.interval_s
-        return released_at >= host.last_at
+        return any(h.status not in ("late", "down") for h in members)
 
     def _blankets(self, now: float) -> list[Notice]:
         cut = self._cut_off()
@@ -771,8 +756,9 @@ class Correlator:
 
     def _uncovered(self, now: float) -> None:
         """A held host its open blanket no longer explains is released as by a lift: its
-        co-stoppers are back, and the group stays cut off only by a later silence it had no
-        part in (it stopped before that instant, on its own as far as the group can tell)."""
+        co-stoppers are back, and the group (or the fleet, for an ingest outage) stays cut off
+        only by another silence it had no part in (no instant its window holds still meets the
+        quorum: :func:`clique` keeps every host of every quorate instant)."""
         dropped = [
             host_id
             for notice in self.open.values()
@@ -783,7 +769,11 @@ class Correlator:
             and self.hosts[host_id].status in ("unreachable", "unknown")
         ]
         if dropped:
-            self._release(dropped, now, named=True)
+            self._release(dropped, now)
+        if INGEST in self.open:  # the same for the outage: it names no group (see _fresh_silence)
+            held = [h for h in self.stale_in.get(FLEET, ()) if h not in self.cover and self.hosts[h].status == "ingest"]
+            if held:
+                self._release(held, now)
 
     def _blanket_notice(self, key: str, found: Clique, now: float) -> Notice:
         label, _, value = key.partition("=")
@@ -854,7 +844,7 @@ class Correlator:
         """A blanket's group no longer stopped together: resolve it and release its hosts."""
         members = self.groups.get(key, set())
         held = [h for h in members if self.hosts[h].status in _HELD]
-        self._release(held, now, named=True)
+        self._release(held, now)
         still = len(held)
         reason = (
             f"{len(members) - still} of {len(members)} hosts report again; {still} still silent,"
@@ -862,12 +852,11 @@ class Correlator:
         )
         return self._resolve(fp, now, reason)
 
-    def _release(self, host_ids: Iterable[str], now: float, named: bool = False) -> None:
+    def _release(self, host_ids: Iterable[str], now: float) -> None:
         """Hosts a blanket held get a fresh deadline: one ``late x interval`` from now, then grace."""
         for host_id in host_ids:
             host = self.hosts[host_id]
             host.release_until = now + self._cfg(host_id).late * host.interval_s
-            host.named = named
             self.dirty.add(host_id)
             if host.status in ("unreachable", "unknown", "ingest"):
                 self._set(host_id, host, "silent", host.release_until)
@@ -937,7 +926,9 @@ class Correlator:
     def _returned(self, host_id: str, now: float) -> None:
         """A host that stopped with a cut-off group is back before the group's alert was raised
         (a short cut heals): the others that stopped with it get the fresh deadline a lifted
-        blanket gives, since their next beats may simply not be due yet."""
+        blanket gives, since their next beats may simply not be due yet. A host released
+        earlier in the silence gets it too: a broader blanket's lift (an ingest outage) leaves
+        it in the group's cut, and the cut healing is its own release moment."""
         blankets = {n.blanket_group for n in self.open.values()}
         for key in self._keys(self.hosts[host_id]):
             found = self._last_cut.get(key)
@@ -949,8 +940,6 @@ class Correlator:
                 member = self.hosts[other]
                 if other == host_id or member.status not in ("late", "silent"):
                     continue
-                if self._released_in_silence(other, member):
-                    continue  # released in this silence already: the cut had ended by then
                 member.release_until = max(member.release_until, now + self._cfg(other).late * member.interval_s)
                 if member.status == "silent":
                     member.since = max(member.since, member.release_until)

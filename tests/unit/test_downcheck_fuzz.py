@@ -2,7 +2,7 @@
 hosts, mixed intervals), random phases and jitter, random faults with random timing and
 overlaps, each played through the pure logic and judged by :mod:`fleetpulse.sim_check`.
 
-``make test`` runs the scenarios it found (``FOUND``) and, once it finds nothing, a bounded,
+``make test`` runs the scenarios it found (``FOUND``, each a regression test) and a bounded,
 seeded set of generated ones; ``pytest --fuzz-long`` (with ``FUZZ_EXAMPLES=N``, default 3000)
 generates thousands. A failure is shrunk by hypothesis and printed as a scenario file: save it
 and replay it with ``fleetpulse simulate FILE --offline``
@@ -114,8 +114,7 @@ def _after_at(fault: dict[str, Any]) -> dict[str, Any]:
     return fault
 
 
-BOUNDED_EXAMPLES = 150  # about a minute: make test stays short
-BOUNDED_RUN_FINDS_NOTHING = False
+BOUNDED_EXAMPLES = 150  # under a minute here: make test stays short
 
 
 def _examples() -> int:
@@ -958,6 +957,382 @@ intervals:
 - 1
 jitter: 0.75
 """,
+    "a_crash_like_a_cut_is_judged_by_the_silence_after_a_late_beat": """
+name: fuzz
+seed: 901
+hosts: 34
+regions: 3
+interval: 5
+duration: 330
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 1.5
+  grace: 1
+  region_share: 0.7
+  group_share: 0.4
+  min_region_hosts: 5
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- crash:
+  - r3-h002
+  - r1-h005
+  - r1-h008
+  - r3-h007
+  - r2-h009
+  - r2-h004
+  - r2-h005
+  until: 234.0
+  at: 194
+- slow:
+  - r1-h007
+  - r2-h004
+  - r3-h004
+  for: 96.3
+  delay: 10.64
+  at: 156
+- delay: 10.9
+  slow:
+  - r3-h011
+  - r2-h001
+  for: 29.2
+  at: 258
+- delay: 10.73
+  at: 181
+  slow:
+  - r3-h010
+  - r1-h005
+  - r2-h008
+  - r2-h004
+  - r3-h004
+  - r1-h010
+  - r1-h011
+  for: 69.5
+- for: 40.0
+  at: 146
+  spool: true
+  partition:
+  - r3-h010
+intervals:
+- 10
+- 5
+- 5
+jitter: 1.25
+zones: 3
+racks: 2
+""",
+    "a_small_zone_still_cut_when_its_region_alert_lifts_is_handed_to_the_zone_not_paged": """
+name: fuzz
+seed: 9084
+hosts: 25
+regions: 4
+interval: 5
+duration: 210
+metrics: false
+downcheck:
+  missed: 5.0
+  late: 2.5
+  grace: 0
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- downtime: 69.6
+  reboot:
+  - r2-h001
+  - r1-h002
+  - r3-h006
+  - r2-h004
+  - r3-h005
+  at: 47
+- downtime: 47.7
+  reboot:
+  - r2-h005
+  at: 117
+- down: 96.6
+  up: 100.0
+  at: 90
+  for: 58.6
+  flap:
+  - r2-h003
+- clock_skew:
+  - r1-h006
+  - r1-h007
+  - r4-h002
+  - r4-h001
+  - r2-h004
+  - r2-h006
+  at: 168
+  offset: -5
+- for: 95.7
+  at: 48
+  spool: false
+  partition: &id001
+    zone: r2-z3
+- partition: *id001
+  at: 36
+  for: 98.4
+  spool: false
+intervals:
+- 5
+- 10
+- 10
+jitter: 7.425
+zones: 3
+racks: 1
+""",
+    "hosts_crashed_inside_an_ingest_outage_keep_it_open_as_a_share_of_their_regions": """
+name: fuzz
+seed: 2915
+hosts: 8
+regions: 2
+interval: 2
+duration: 42
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 1
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 5
+  min_group_hosts: 5
+  flap_window: 300
+faults:
+- at: 1
+  for: 16.6
+  slow:
+  - r2-h001
+  - r2-h002
+  - r1-h003
+  - r2-h004
+  - r2-h003
+  - r1-h004
+  - r1-h001
+  - r1-h002
+  delay: 1.1
+- down: 3.5
+  flap:
+  - r2-h001
+  for: 17.3
+  up: 8.0
+  at: 1
+- reboot:
+  - r2-h002
+  - r1-h001
+  - r1-h002
+  - r1-h003
+  - r1-h004
+  - r2-h004
+  at: 29
+  downtime: 1.2
+- spool: false
+  for: 8.4
+  partition:
+  - r2-h001
+  - r2-h003
+  - r1-h004
+  - r2-h004
+  - r1-h001
+  at: 32
+- at: 5
+  crash:
+  - r1-h002
+  - r2-h001
+  - r1-h004
+  - r2-h003
+  - r2-h002
+- at: 3
+  ingest_outage: true
+  for: 3.7
+  spool: false
+zones: 3
+""",
+    "a_host_an_open_ingest_outage_no_longer_explains_is_released_and_paged": """
+name: fuzz
+seed: 420
+hosts: 8
+regions: 4
+interval: 5
+duration: 260
+metrics: false
+downcheck:
+  missed: 5.0
+  late: 2.5
+  grace: 1
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 5
+  min_group_hosts: 5
+  flap_window: 300
+faults:
+- ingest_outage: true
+  spool: false
+  for: 5.0
+  at: 185
+- at: 198
+  until: 268.0
+  crash:
+  - r3-h002
+  - r4-h002
+  - r3-h001
+  - r4-h001
+  - r1-h001
+- downtime: 91.5
+  at: 119
+  restart:
+  - r1-h001
+  - r3-h002
+  - r3-h001
+  - r4-h002
+  - r2-h002
+  - r4-h001
+  - r2-h001
+  - r1-h002
+- crash:
+  - r1-h001
+  - r2-h001
+  - r3-h002
+  - r1-h002
+  at: 49
+intervals:
+- 5
+- 10
+- 10
+jitter: 7.425
+""",
+    "the_judge_finds_the_instant_that_cuts_the_fleet_off_not_only_the_largest_set": """
+name: fuzz
+seed: 5864
+hosts: 7
+regions: 3
+interval: 1
+duration: 58
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 1.5
+  grace: 1
+  region_share: 0.4
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 300
+faults:
+- restart:
+  - r3-h001
+  downtime: 17.7
+  at: 36
+- at: 34
+  until: 54.0
+  crash:
+  - r2-h001
+  - r3-h002
+- restart:
+  - r1-h002
+  - r1-h003
+  at: 15
+  downtime: 6.7
+- at: 36
+  downtime: 4.6
+  reboot:
+  - r1-h003
+intervals:
+- 2
+- 1
+""",
+    "a_host_released_by_an_ingest_outage_into_its_region_s_cut_is_released_again_when_the_cut_heals": """
+name: fuzz
+seed: 65536
+hosts: 4
+regions: 2
+interval: 5
+duration: 170
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 0
+  region_share: 0.4
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- at: 1
+  crash:
+  - r1-h001
+- at: 97
+  ingest_outage: true
+  for: 38.8
+  spool: false
+- at: 135
+  partition:
+    region: r2
+  for: 5.0
+  spool: false
+
+""",
+    "a_crash_of_a_third_of_a_zone_then_an_outage_are_two_cuts_a_host_may_be_in": """
+name: fuzz
+seed: 747
+hosts: 13
+regions: 1
+interval: 2
+duration: 250
+metrics: false
+downcheck:
+  missed: 5.0
+  late: 2.5
+  grace: 1
+  region_share: 0.4
+  group_share: 0.4
+  min_region_hosts: 5
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- downtime: 97.1
+  at: 197
+  restart:
+  - r1-h012
+  - r1-h008
+  - r1-h007
+  - r1-h010
+  - r1-h002
+  - r1-h013
+  - r1-h005
+- at: 159
+  for: 15.0
+  ingest_outage: true
+  spool: false
+- at: 138
+  crash:
+  - r1-h005
+  - r1-h010
+  - r1-h009
+  - r1-h003
+- at: 199
+  clock_skew:
+  - r1-h004
+  - r1-h001
+  - r1-h003
+  - r1-h005
+  - r1-h009
+  - r1-h006
+  - r1-h010
+  - r1-h007
+  offset: 86400
+intervals:
+- 2
+- 10
+- 5
+jitter: 1.5
+zones: 2
+racks: 2
+""",
 }
 
 
@@ -970,10 +1345,6 @@ def test_generated_scenarios_keep_the_promise(request: pytest.FixtureRequest) ->
     """A bounded, seeded run in ``make test`` (the same scenarios every time, so CI is
     repeatable); ``--fuzz-long`` draws ``FUZZ_EXAMPLES`` fresh ones."""
     long = request.config.getoption("--fuzz-long")
-    # Not yet on by default: the seeded bounded run still finds defects (issue 14's notes,
-    # tests/unit/fuzz_open/); set BOUNDED_RUN_FINDS_NOTHING once it passes.
-    if not long and not BOUNDED_RUN_FINDS_NOTHING:
-        pytest.skip("run with --fuzz-long (FUZZ_EXAMPLES=N); the bounded run is off until it finds nothing")
     examples = _examples() if long else BOUNDED_EXAMPLES
 
     @settings(
