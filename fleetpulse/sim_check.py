@@ -407,14 +407,19 @@ class Judge:
             # not the cause of its hosts' later restart).
             began = [g.start for h in hosts if (g := self._gap_at(h, n.at)) is not None]
             lead = self.late * max(self.p.interval.values(), default=0.0)
+            hit = [(i, f, cut & hosts) for i, f in faults if (cut := self._cut_hosts(f)) & hosts]
+            began_with = [
+                (i, f, held)
+                for i, f, held in hit
+                if f.at_s <= n.at <= self._fault_end(f) + self._reach()
+                and (not began or (min(began) <= self._fault_end(f) and max(began) >= f.at_s - lead))
+            ]
+            if began and all(self._fault_end(f) < n.at for _, f, _ in began_with):
+                # What began the silence is over: a fault that started during it and is in force
+                # now is what keeps those hosts silent (a cut that began inside an outage).
+                began_with += [(i, f, held) for i, f, held in hit if min(began) <= f.at_s <= n.at <= self._fault_end(f)]
             causes = sorted(
-                (
-                    (len(cut & hosts) / len(cut | hosts), f.at_s, i, cut & hosts)
-                    for i, f in faults
-                    if f.at_s <= n.at <= self._fault_end(f) + self._reach()
-                    and (not began or (min(began) <= self._fault_end(f) and max(began) >= f.at_s - lead))
-                    and (cut := self._cut_hosts(f)) & hosts
-                ),
+                [(len(held) / len(self._cut_hosts(f) | hosts), f.at_s, i, held) for i, f, held in began_with],
                 key=lambda c: (c[0], c[1], c[2]),
                 reverse=True,
             )

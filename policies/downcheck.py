@@ -699,10 +699,9 @@ class Correlator:
 
     def _blankets(self, now: float) -> list[Notice]:
         cut = self._cut_off()
-        self._last_cut = dict(cut)
+        before, self._last_cut = self._last_cut, dict(cut)
         self._waiting = {}
         notices = self._ingest(cut, now)
-        ingest = INGEST in self.open
         chosen: list[str] = []
         # The fleet stopping together explains its hosts first (an ingest outage, fired or not).
         fleet = self._last_cut.get(FLEET)
@@ -711,8 +710,12 @@ class Correlator:
         # Lift first: the hosts a lifted blanket releases must not raise a smaller one at once.
         for key, fp in list(open_groups.items()):
             if key not in cut:
-                notices.append(self._lift(fp, key, now))
+                notices.append(self._lift(fp, key, now, before.get(key)))
                 del open_groups[key]
+        # Then release what the open ones no longer explain, before a narrower group can fire
+        # for it: it was named already (its fresh deadline runs first, see _fresh_silence).
+        self._cover(cut)
+        self._uncovered(now)
         # Open blankets keep their hosts; then the group explaining most hosts, smallest on a tie.
         # Between groups of the very same hosts, the broadest label names it (a region, not its only rack).
         rank = {label: i for i, label in enumerate(self.correlate_by)}
@@ -742,8 +745,14 @@ class Correlator:
             self._wait(cut[key].hosts, complete, now)
             if now >= complete and self._fresh_silence(cut[key].hosts, now):
                 notices.append(self._fire(self._blanket_notice(key, cut[key], now)))
+        self._cover(cut)
+        return notices
+
+    def _cover(self, cut: Mapping[str, Clique]) -> None:
+        """Which open blanket explains each host now: the ingest outage its fleet's silence,
+        each open group's alert the hosts of its cut."""
         self.cover = {}
-        if ingest and FLEET in self.stale_in:
+        if INGEST in self.open and FLEET in self.stale_in:
             for host_id in self._clique(FLEET).hosts:  # only the hosts that stopped with the fleet
                 self.cover[host_id] = INGEST
         for fp, notice in self.open.items():
@@ -751,8 +760,6 @@ class Correlator:
             if key and key in cut:
                 for host_id in cut[key].hosts:
                     self.cover.setdefault(host_id, fp)
-        self._uncovered(now)
-        return notices
 
     def _uncovered(self, now: float) -> None:
         """A held host its open blanket no longer explains is released as by a lift: its
@@ -840,12 +847,15 @@ class Correlator:
             return [self._resolve(INGEST, now, reason)]
         return []
 
-    def _lift(self, fp: str, key: str, now: float) -> Notice:
-        """A blanket's group no longer stopped together: resolve it and release its hosts."""
+    def _lift(self, fp: str, key: str, now: float, found: Clique | None) -> Notice:
+        """A blanket's group no longer stopped together: resolve it and release the hosts it
+        held (``found``: its cut at the last tick). A member silent on its own, outside that
+        cut, keeps its own deadline: the blanket never explained it."""
         members = self.groups.get(key, set())
-        held = [h for h in members if self.hosts[h].status in _HELD]
-        self._release(held, now)
-        still = len(held)
+        silent = [h for h in members if self.hosts[h].status in _HELD]
+        cut = found.hosts if found is not None else frozenset()
+        self._release([h for h in silent if h in cut or self.hosts[h].under == fp], now)
+        still = len(silent)
         reason = (
             f"{len(members) - still} of {len(members)} hosts report again; {still} still silent,"
             " each watched on a fresh deadline"

@@ -1333,6 +1333,278 @@ jitter: 1.5
 zones: 2
 racks: 2
 """,
+    "a_cut_that_began_inside_an_ingest_outage_is_the_cause_of_the_groups_it_still_cuts": """
+name: fuzz
+seed: 65536
+hosts: 36
+regions: 3
+interval: 1
+duration: 39
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 1.5
+  grace: 0
+  region_share: 0.5
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 300
+faults:
+- spool: true
+  partition:
+  - r1-h011
+  - r1-h007
+  - r3-h003
+  - r2-h005
+  - r3-h002
+  - r3-h004
+  - r2-h007
+  - r3-h010
+  for: 8.6
+  at: 8
+- spool: true
+  for: 9.0
+  at: 1
+  ingest_outage: true
+- at: 1
+  restart:
+  - r3-h011
+  - r2-h011
+  - r1-h004
+  - r3-h003
+  - r2-h009
+  - r2-h007
+  - r2-h010
+  - r3-h009
+  downtime: 0.5
+intervals:
+- 1
+- 1
+- 1
+zones: 2
+racks: 2
+""",
+    "a_group_an_open_region_alert_held_does_not_fire_when_the_region_s_cut_moves_to_a_later_silence": """
+name: fuzz
+seed: 65535
+hosts: 14
+regions: 1
+interval: 1
+duration: 50
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 1.5
+  grace: 0
+  region_share: 0.5
+  group_share: 0.7
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 300
+faults:
+- at: 19
+  crash:
+  - r1-h013
+  - r1-h012
+  - r1-h003
+  - r1-h011
+- spool: false
+  for: 1.6
+  partition:
+    rack: r1-z3-r3
+  at: 10
+- partition:
+  - r1-h014
+  - r1-h004
+  spool: false
+  at: 28
+  for: 1.0
+- downtime: 17.8
+  reboot:
+  - r1-h006
+  - r1-h004
+  - r1-h009
+  - r1-h013
+  - r1-h014
+  - r1-h008
+  - r1-h003
+  - r1-h002
+  at: 23
+- ingest_outage: true
+  at: 35
+  spool: false
+  for: 9.1
+- down: 1.2
+  flap:
+  - r1-h011
+  for: 1.9
+  at: 4
+  up: 10.4
+intervals:
+- 1
+- 1
+- 2
+jitter: 0.25
+zones: 3
+racks: 3
+""",
+    "a_lift_releases_only_the_hosts_its_blanket_held_a_host_silent_on_its_own_keeps_its_deadline": """
+name: fuzz
+seed: 166
+hosts: 22
+regions: 1
+interval: 10
+duration: 280
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 1.5
+  grace: 1
+  region_share: 0.7
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 5
+  flap_window: 0
+faults:
+- at: 108
+  reboot:
+  - r1-h009
+  - r1-h006
+  - r1-h007
+  - r1-h012
+  - r1-h021
+  - r1-h016
+  downtime: 43.5
+- downtime: 65.5
+  restart:
+  - r1-h003
+  - r1-h017
+  - r1-h009
+  - r1-h022
+  - r1-h006
+  at: 12
+- crash:
+  - r1-h003
+  - r1-h020
+  - r1-h011
+  - r1-h022
+  - r1-h005
+  - r1-h013
+  - r1-h021
+  - r1-h001
+  at: 175
+- downtime: 20.7
+  reboot:
+  - r1-h006
+  - r1-h009
+  - r1-h003
+  - r1-h002
+  - r1-h020
+  - r1-h022
+  - r1-h005
+  - r1-h011
+  at: 136
+- downtime: 52.7
+  at: 142
+  restart:
+  - r1-h021
+  - r1-h002
+  - r1-h017
+  - r1-h011
+  - r1-h001
+  - r1-h020
+- downtime: 54.6
+  at: 10
+  reboot:
+  - r1-h001
+  - r1-h022
+  - r1-h002
+  - r1-h018
+  - r1-h010
+  - r1-h004
+jitter: 2.5
+zones: 3
+""",
+    "a_host_late_on_its_own_in_a_zone_whose_alert_lifts_is_paged_on_its_own_timeout": """
+name: fuzz
+seed: 166
+hosts: 22
+regions: 1
+interval: 10
+duration: 280
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 1.5
+  grace: 1
+  region_share: 0.7
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 5
+  flap_window: 0
+faults:
+- at: 108
+  reboot:
+  - r1-h009
+  - r1-h006
+  - r1-h007
+  - r1-h012
+  - r1-h021
+  - r1-h016
+  downtime: 43.5
+- downtime: 65.5
+  restart:
+  - r1-h003
+  - r1-h017
+  - r1-h009
+  - r1-h022
+  - r1-h006
+  at: 12
+- crash:
+  - r1-h003
+  - r1-h020
+  - r1-h011
+  - r1-h022
+  - r1-h005
+  - r1-h013
+  - r1-h021
+  - r1-h001
+  at: 175
+- downtime: 20.7
+  reboot:
+  - r1-h006
+  - r1-h009
+  - r1-h003
+  - r1-h002
+  - r1-h020
+  - r1-h022
+  - r1-h005
+  - r1-h011
+  at: 136
+- downtime: 52.7
+  at: 142
+  restart:
+  - r1-h006
+  - r1-h009
+  - r1-h003
+  - r1-h002
+  - r1-h020
+  - r1-h022
+  - r1-h005
+  - r1-h011
+- downtime: 54.6
+  at: 10
+  reboot:
+  - r1-h001
+  - r1-h022
+  - r1-h002
+  - r1-h018
+  - r1-h010
+  - r1-h004
+jitter: 2.5
+zones: 3
+""",
 }
 
 
