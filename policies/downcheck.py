@@ -898,10 +898,48 @@ class Correlator:
             return None
         return any(verdicts)
 
+    def _healed_cut(self, host_id: str, host: _Host) -> float:
+        """The fresh deadline a cut ``host`` was in gives it, if that cut healed before it
+        ever showed (0.0: none). A short cut lets most of its hosts come back before the
+        others are even late, so no single tick saw the group cut off; their windows still
+        share the instant it began. The group's stale hosts and those back from a silence
+        that began after ``host``'s last arrival are matched for one such instant (the hosts
+        back counted as stopped, not as gone: the stricter quorum); the deadline runs from
+        the last return among them."""
+        heal = 0.0
+        for key in self._keys(host):
+            windows = []
+            back: dict[str, float] = {}
+            for other in self.stale_in.get(key, ()):
+                o = self.hosts[other]
+                windows.append((other, o.last_at, o.last_at + self._cfg(other).late * o.interval_s))
+            for other in self._past.get(key, ()):
+                o = self.hosts[other]
+                if other == host_id or o.status != "up" or o.gone_to <= host.last_at:
+                    continue
+                windows.append((other, o.gone_from - self._cfg(other).late * o.interval_s, o.gone_from))
+                back[other] = o.gone_to
+            if not back:
+                continue
+            found = clique(windows, self._quorum(key), self._part(key))
+            if found.quorate and host_id in found.hosts:
+                heal = max([heal, *(t for h, t in back.items() if h in found.hosts)])
+        return heal + self._cfg(host_id).late * host.interval_s if heal else 0.0
+
     def _judge(self, host_id: str, host: _Host, now: float) -> list[Notice]:
         self.pending.discard(host_id)
         region = host.region
         witnessed = self._witnessed(host_id, now)
+        if witnessed is None and host.status in ("late", "silent") and host_id not in self.cover:
+            fresh = self._healed_cut(host_id, host)
+            if fresh > max(now - self._cfg(host_id).grace_s, host.release_until):
+                # Its group's cut healed before it showed: its next beat may not be due yet.
+                host.release_until = fresh
+                self._set(host_id, host, "silent", fresh)
+                self.pending.add(host_id)
+                why = "its group's short cut healed: a fresh deadline"
+                self.decisions.append(Decision(now, region, host_id, "silent", why))
+                return []
         blanket = self.open.get(self.cover.get(host_id, "")) if self.cover.get(host_id) != INGEST else None
         status: HostStatus
         if INGEST in self.open and self.cover.get(host_id) == INGEST:

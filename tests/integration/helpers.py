@@ -8,12 +8,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from collector.contract import Alert, Topics, decode_as
+from fleetpulse.alerts import read_alerts
 from fleetpulse.cli import worker_args
+from fleetpulse.score import Report, score
+from fleetpulse.simulate import Scenario, Truth, load_truth, run_simulation
 from sinks.writer import Sink
 
 WAIT_S = 120.0
@@ -149,3 +153,54 @@ def wait_for_log(proc: Proc, needle: str, timeout_s: float = WAIT_S) -> str:
             raise AssertionError(f"{needle!r} not in {proc.name}'s log after {timeout_s:.0f}s:\n{text[-4000:]}")
         time.sleep(0.2)
     return text
+
+
+@dataclass(frozen=True)
+class ScenarioRun:
+    """A scenario played through a real broker and worker: its truth, the alerts, their score."""
+
+    truth: Truth
+    alerts: list[Alert]
+    report: Report
+
+    def pages(self, kind: str) -> list[tuple[str, str]]:
+        """``(subject, verdict)`` of the ``kind`` alerts raised during the run: the group, host,
+        region or ``fleet`` they name."""
+        return [
+            (p.group or p.host_id or p.region or "fleet", p.verdict)
+            for p in self.report.pages
+            if p.kind == kind and p.verdict != "after_end"
+        ]
+
+    def story(self, alerts: bool = True) -> str:
+        """The score and (``alerts``) every alert, times since the start: a failure's context."""
+        lines = self.report.lines()
+        if alerts:
+            start = self.truth.start
+            lines += [f"{a.at - start:7.1f}s {a.state:8} {a.fingerprint} {a.summary}" for a in self.alerts]
+        else:
+            lines.append(f"{len(self.alerts)} alerts read")
+        return "\n".join(lines)
+
+
+def play_scenario(bootstrap: str, topics: Topics, app_id: str, scenario: Scenario, home: Path) -> ScenarioRun:
+    """Start a worker on the scenario's own down-check settings, play the scenario's fleet
+    through the broker, read every alert raised meanwhile and score them against the truth."""
+    d = scenario.downcheck
+    policy = write_policy(
+        home / "policy.yaml",
+        "downcheck:\n"
+        f"  - {{name: {scenario.name or 'scenario'}, missed: {d.missed:g}, late: {d.late:g}, grace: {d.grace_s:g}s,"
+        f" flap_window: {d.flap_window_s:g}s}}\n",
+    )
+    w = worker(bootstrap, topics, app_id, policy, home)
+    try:
+        wait_for_log(w, "event=worker_started")
+        truth_path = home / "truth.json"
+        asyncio.run(run_simulation(scenario, bootstrap, topics, truth_path=truth_path, create_topics=False))
+        assert w.alive(), w.log()[-4000:]
+        truth = load_truth(truth_path)
+        alerts = asyncio.run(read_alerts(bootstrap, topics, truth.start, max(time.time(), truth.end) + 2))
+        return ScenarioRun(truth, alerts, score(truth, alerts))
+    finally:
+        w.kill()

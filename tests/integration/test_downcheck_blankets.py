@@ -8,32 +8,13 @@ against its ground truth; the asserts name the promises one by one.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 from collector.contract import Alert, Topics
-from fleetpulse.alerts import read_alerts
-from fleetpulse.score import Report, score
-from fleetpulse.simulate import Scenario, load_scenario, load_truth, run_simulation
-from tests.integration.helpers import wait_for_log, worker, write_policy
+from fleetpulse.simulate import load_scenario
+from tests.integration.helpers import play_scenario
 
 LAG_S = 2.0  # the worker's tick (0.5 s) plus delivery through the broker, both ways
-
-
-def _policy(path: Path, sc: Scenario) -> Path:
-    d = sc.downcheck
-    return write_policy(
-        path, f"downcheck:\n  - {{name: blankets, missed: {d.missed:g}, late: {d.late:g}, grace: {d.grace_s:g}s}}\n"
-    )
-
-
-def _pages(report: Report, kind: str) -> list[tuple[str, str]]:
-    return [
-        (p.group or p.host_id or p.region or "fleet", p.verdict)
-        for p in report.pages
-        if p.kind == kind and p.verdict != "after_end"
-    ]
 
 
 def _subject(a: Alert) -> str:
@@ -44,42 +25,29 @@ def test_blankets_page_nobody_alive_raise_one_alert_each_and_release_the_dead_in
     kafka_bootstrap: str, topics: Topics, unique: str, home: Path
 ) -> None:
     scenario = load_scenario("blankets")
-    w = worker(kafka_bootstrap, topics, f"blankets-{unique}", _policy(home / "policy.yaml", scenario), home)
-    try:
-        wait_for_log(w, "event=worker_started")
-        truth_path = home / "truth.json"
-        asyncio.run(run_simulation(scenario, kafka_bootstrap, topics, truth_path=truth_path, create_topics=False))
-        assert w.alive(), w.log()[-4000:]
-        truth = load_truth(truth_path)
-        alerts = asyncio.run(read_alerts(kafka_bootstrap, topics, truth.start, max(time.time(), truth.end) + 2))
-        report = score(truth, alerts)
-        story = "\n".join(
-            [*report.lines(), *(f"{a.at - truth.start:7.1f}s {a.state:8} {a.fingerprint} {a.summary}" for a in alerts)]
-        )
-
-        # One alert per cut, each true: the outage, both region cuts, both 40 % zones.
-        assert _pages(report, "ingest_outage") == [("fleet", "true")], story
-        assert sorted(_pages(report, "region_unreachable")) == [("r1", "true"), ("r2", "true")], story
-        assert sorted(_pages(report, "group_unreachable")) == [("zone=r3-z2", "true"), ("zone=r4-z2", "true")], story
-        # Zero host_down for a live host, before or after any blanket lifted ...
-        assert all(v == "true" for _, v in _pages(report, "host_down")), story
-        # ... and every host that died under a blanket paged, within late x interval + grace
-        # of that blanket's release.
-        crashed = {h: f for f in truth.faults if f.kind == "crash" for h in f.hosts}
-        assert len(crashed) == 6, story
-        d = scenario.downcheck
-        resolved = [a for a in alerts if a.state == "resolved" and a.rule in ("ingest_outage", "region_unreachable",
-                                                                                "group_unreachable")]  # fmt: skip
-        intervals = {h.host_id: h.interval_s for h in scenario.hosts}
-        groups = {h.host_id: {"fleet", f"region={h.region}", f"zone={h.labels['zone']}"} for h in scenario.hosts}
-        for host_id, fault in crashed.items():
-            page = next((a for a in alerts if a.rule == "host_down" and a.host_id == host_id), None)
-            assert page is not None and page.state == "firing", f"{host_id} not paged\n{story}"
-            crash_at = fault.at
-            release = next(a for a in resolved if _subject(a) in groups[host_id] and a.at > crash_at)
-            bound = release.at + d.late * intervals[host_id] + d.grace_s + LAG_S
-            assert page.at <= bound, f"{host_id} paged {page.at - release.at:.1f}s after its release\n{story}"
-        assert report.verdict == "pass", story
-        print(story)  # with -s: the run's score and alerts
-    finally:
-        w.kill()
+    run = play_scenario(kafka_bootstrap, topics, f"blankets-{unique}", scenario, home)
+    truth, alerts, story = run.truth, run.alerts, run.story()
+    # One alert per cut, each true: the outage, both region cuts, both 40 % zones.
+    assert run.pages("ingest_outage") == [("fleet", "true")], story
+    assert sorted(run.pages("region_unreachable")) == [("r1", "true"), ("r2", "true")], story
+    assert sorted(run.pages("group_unreachable")) == [("zone=r3-z2", "true"), ("zone=r4-z2", "true")], story
+    # Zero host_down for a live host, before or after any blanket lifted ...
+    assert all(v == "true" for _, v in run.pages("host_down")), story
+    # ... and every host that died under a blanket paged, within late x interval + grace
+    # of that blanket's release.
+    crashed = {h: f for f in truth.faults if f.kind == "crash" for h in f.hosts}
+    assert len(crashed) == 6, story
+    d = scenario.downcheck
+    resolved = [a for a in alerts if a.state == "resolved" and a.rule in ("ingest_outage", "region_unreachable",
+                                                                            "group_unreachable")]  # fmt: skip
+    intervals = {h.host_id: h.interval_s for h in scenario.hosts}
+    groups = {h.host_id: {"fleet", f"region={h.region}", f"zone={h.labels['zone']}"} for h in scenario.hosts}
+    for host_id, fault in crashed.items():
+        page = next((a for a in alerts if a.rule == "host_down" and a.host_id == host_id), None)
+        assert page is not None and page.state == "firing", f"{host_id} not paged\n{story}"
+        crash_at = fault.at
+        release = next(a for a in resolved if _subject(a) in groups[host_id] and a.at > crash_at)
+        bound = release.at + d.late * intervals[host_id] + d.grace_s + LAG_S
+        assert page.at <= bound, f"{host_id} paged {page.at - release.at:.1f}s after its release\n{story}"
+    assert run.report.verdict == "pass", story
+    print(story)  # with -s: the run's score and alerts

@@ -1605,6 +1605,32 @@ faults:
 jitter: 2.5
 zones: 3
 """,
+    "a_short_region_cut_healed_before_a_jittery_host_showed_late_gives_it_a_fresh_deadline": """
+name: fuzz
+seed: 0
+hosts: 15
+regions: 1
+interval: 5
+duration: 100
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 0
+  region_share: 0.7
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- at: 7
+  partition:
+    region: r1
+  for: 5.0
+  spool: false
+jitter: 2.475
+
+""",
 }
 
 
