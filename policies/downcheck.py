@@ -407,6 +407,8 @@ class Correlator:
     # re-read every tick so a policy applied live regroups the fleet.
     correlate_by: tuple[str, ...] = ()
     _last_cut: dict[str, Clique] = field(default_factory=dict)  # the groups cut off at the last tick
+    # Hosts of a group cut off inside a broader chosen one, held by the broader one's alert.
+    _absorbed: dict[str, set[str]] = field(default_factory=dict)
     _cfg_seen: DownCheckSettings | None = None
     _fleet_held: frozenset[str] = frozenset()  # the hosts an open ingest outage stopped
     _waiting: dict[str, float] = field(default_factory=dict)  # host -> when its cut group's picture is complete
@@ -729,20 +731,31 @@ class Correlator:
                 k,
             ),
         )
+        absorbed: dict[str, set[str]] = {}
         for key in ranked:
             # A group is its own cause only if the hosts no broader choice explains still cut it
             # off: a zone inside a cut region, plus one host that stopped on its own, is not.
+            # That host stopped with the zone, though: the region's alert holds it too.
             quorum = self._quorum(key)
             need = quorum.need("", cut[key].gone) if quorum is not None else 2
-            if key in open_groups or len(cut[key].hosts - explained) >= need:
+            rest = cut[key].hosts - explained
+            if key in open_groups or len(rest) >= need:
                 chosen.append(key)
                 explained |= cut[key].hosts
+                continue
+            inside = (k for k in chosen if cut[k].hosts & cut[key].hosts and self.groups[key] <= self.groups[k])
+            owner = next(inside, "")
+            if owner and rest:
+                absorbed.setdefault(owner, set()).update(rest)
+                explained |= rest
+        self._absorbed = absorbed
         for key in chosen:  # (an ingest outage's hosts explained none of these: judged here too)
             if key in open_groups:
+                self._wait(absorbed.get(key, ()), self._complete_at(cut[key], self._group_cfg(key)[0].late), now)
                 continue
             cfg, _, _ = self._group_cfg(key)
             complete = self._complete_at(cut[key], cfg.late)
-            self._wait(cut[key].hosts, complete, now)
+            self._wait(cut[key].hosts | absorbed.get(key, set()), complete, now)
             if now >= complete and self._fresh_silence(cut[key].hosts, now):
                 notices.append(self._fire(self._blanket_notice(key, cut[key], now)))
         self._cover(cut)
@@ -758,7 +771,7 @@ class Correlator:
         for fp, notice in self.open.items():
             key = notice.blanket_group
             if key and key in cut:
-                for host_id in cut[key].hosts:
+                for host_id in cut[key].hosts | self._absorbed.get(key, set()):
                     self.cover.setdefault(host_id, fp)
 
     def _uncovered(self, now: float) -> None:
@@ -923,7 +936,10 @@ class Correlator:
                 continue
             found = clique(windows, self._quorum(key), self._part(key))
             if found.quorate and host_id in found.hosts:
-                heal = max([heal, *(t for h, t in back.items() if h in found.hosts)])
+                # Only those that stopped with it: the clique holds every quorate instant's hosts.
+                start, end = host.last_at, host.last_at + self._cfg(host_id).late * host.interval_s
+                with_it = [h for h, s, e in windows if h in back and h in found.hosts and s <= end and e >= start]
+                heal = max([heal, *(back[h] for h in with_it)])
         return heal + self._cfg(host_id).late * host.interval_s if heal else 0.0
 
     def _judge(self, host_id: str, host: _Host, now: float) -> list[Notice]:

@@ -1631,6 +1631,145 @@ faults:
 jitter: 2.475
 
 """,
+    "a_host_cut_with_a_zone_whose_other_hosts_a_region_alert_explains_is_held_by_the_region": """
+name: fuzz
+seed: 159
+hosts: 15
+regions: 2
+interval: 10
+duration: 310
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 0
+  region_share: 0.7
+  group_share: 0.5
+  min_region_hosts: 3
+  min_group_hosts: 5
+  flap_window: 0
+faults:
+- restart:
+  - r1-h008
+  - r1-h003
+  - r2-h005
+  - r1-h006
+  - r2-h003
+  - r1-h005
+  - r2-h006
+  at: 248
+  downtime: 84.8
+- at: 114
+  downtime: 62.9
+  reboot:
+  - r2-h004
+- downtime: 39.3
+  reboot:
+  - r1-h005
+  - r2-h002
+  at: 22
+- delay: 11.28
+  at: 212
+  for: 38.8
+  slow:
+  - r1-h005
+  - r2-h004
+  - r1-h007
+  - r2-h002
+  - r2-h005
+  - r1-h003
+  - r1-h002
+  - r1-h006
+- partition:
+    zone: r1-z1
+  at: 244
+  for: 79.3
+  spool: true
+- spool: false
+  at: 147
+  partition:
+    region: r1
+  for: 80.4
+intervals:
+- 10
+- 10
+jitter: 4.95
+zones: 2
+racks: 1
+""",
+    "a_healed_cut_s_fresh_deadline_runs_from_the_hosts_that_stopped_with_it_only": """
+name: fuzz
+seed: 658
+hosts: 35
+regions: 2
+interval: 1
+duration: 21
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 2
+  region_share: 0.4
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- at: 13
+  crash:
+  - r1-h006
+  - r1-h013
+  - r2-h007
+  - r1-h003
+  - r2-h010
+  - r2-h001
+  until: 14.0
+- partition:
+  - r2-h010
+  - r2-h002
+  - r1-h016
+  - r2-h005
+  spool: false
+  at: 5
+  for: 3.5
+- downtime: 0.8
+  at: 9
+  restart:
+  - r1-h013
+  - r1-h016
+  - r1-h008
+  - r2-h017
+  - r1-h017
+  - r1-h001
+  - r2-h009
+  - r2-h014
+- at: 16
+  offset: 86400
+  clock_skew:
+  - r1-h006
+- at: 5
+  downtime: 4.5
+  restart:
+  - r1-h016
+  - r1-h002
+  - r2-h009
+  - r1-h006
+  - r1-h003
+  - r2-h015
+  - r1-h017
+  - r1-h011
+- at: 6
+  downtime: 9.5
+  reboot:
+  - r2-h011
+  - r2-h007
+intervals:
+- 1
+- 1
+jitter: 0.495
+zones: 3
+racks: 1
+""",
 }
 
 
