@@ -22,7 +22,13 @@ are at most that far apart). The invariants:
 3. **Downs under a blanket are paged after it.** One that stopped together with a group that
    came back is paged within ``late x interval + grace`` of its group's return (the heal).
 4. **One alert per shared cause.** Every region/group/ingest alert has a shared silence
-   behind it, and each cut-off fault raises at most one; a long one raises one.
+   behind it, and each cut-off fault raises at most one; a long one raises one. An alert's
+   cause is a fault in force when its hosts' silence began or, once that one is over, a
+   fault that began during the silence and is in force when it fires.
+
+"Stopped together" counts every instant that cuts a group off, not only the one with the
+most hosts: a host in two such silences (a third of a zone crashed, then an outage) is
+explained while either lasts.
 5. **Alerts alternate** firing/resolved per fingerprint.
 """
 
