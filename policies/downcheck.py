@@ -911,6 +911,11 @@ class Correlator:
             return None
         return any(verdicts)
 
+    def _released_in_silence(self, host_id: str, host: _Host) -> bool:
+        """``host`` was released after its last arrival: in the silence it is in now (a release
+        before that arrival, its deadline still running, was an earlier silence's)."""
+        return host.release_until >= host.last_at + self._cfg(host_id).late * host.interval_s > 0.0
+
     def _healed_cut(self, host_id: str, host: _Host) -> float:
         """The fresh deadline a cut ``host`` was in gives it, if that cut healed before it
         ever showed (0.0: none). A short cut lets most of its hosts come back before the
@@ -946,7 +951,9 @@ class Correlator:
         self.pending.discard(host_id)
         region = host.region
         witnessed = self._witnessed(host_id, now)
-        if witnessed is None and host.status in ("late", "silent") and host_id not in self.cover:
+        # (Not for a host a blanket released in this silence: its release's bound stands.)
+        released = self._released_in_silence(host_id, host)
+        if witnessed is None and not released and host.status in ("late", "silent") and host_id not in self.cover:
             fresh = self._healed_cut(host_id, host)
             if fresh > max(now - self._cfg(host_id).grace_s, host.release_until):
                 # Its group's cut healed before it showed: its next beat may not be due yet.
@@ -990,9 +997,8 @@ class Correlator:
     def _returned(self, host_id: str, now: float) -> None:
         """A host that stopped with a cut-off group is back before the group's alert was raised
         (a short cut heals): the others that stopped with it get the fresh deadline a lifted
-        blanket gives, since their next beats may simply not be due yet. A host released
-        earlier in the silence gets it too: a broader blanket's lift (an ingest outage) leaves
-        it in the group's cut, and the cut healing is its own release moment."""
+        blanket gives, since their next beats may simply not be due yet. A host a blanket
+        released in this silence keeps its release's deadline (the promised bound)."""
         blankets = {n.blanket_group for n in self.open.values()}
         for key in self._keys(self.hosts[host_id]):
             found = self._last_cut.get(key)
@@ -1004,6 +1010,8 @@ class Correlator:
                 member = self.hosts[other]
                 if other == host_id or member.status not in ("late", "silent"):
                     continue
+                if self._released_in_silence(other, member):
+                    continue  # released in this silence already: its release's bound stands
                 member.release_until = max(member.release_until, now + self._cfg(other).late * member.interval_s)
                 if member.status == "silent":
                     member.since = max(member.since, member.release_until)
