@@ -247,6 +247,7 @@ class _Host:
     # a cut at an instant inside it is judged against the hosts still reporting without it.
     gone_from: float = 0.0
     gone_to: float = 0.0
+    released_at: float = 0.0  # when a blanket last released it (its fresh deadline's start)
 
 
 @dataclass
@@ -411,6 +412,9 @@ class Correlator:
     _absorbed: dict[str, set[str]] = field(default_factory=dict)
     _cfg_seen: DownCheckSettings | None = None
     _fleet_held: frozenset[str] = frozenset()  # the hosts an open ingest outage stopped
+    # Open blankets below their own share but still settling (see _settled): fingerprint ->
+    # (when their own cut ended, the hosts they held then, the hosts of the groups still cut).
+    _settling: dict[str, tuple[float, frozenset[str], frozenset[str]]] = field(default_factory=dict)
     _waiting: dict[str, float] = field(default_factory=dict)  # host -> when its cut group's picture is complete
     _past: dict[str, set[str]] = field(default_factory=dict)  # group -> members back with a past silence
     _now: float = 0.0  # the latest tick's time (0 until the first tick after a start)
@@ -445,6 +449,7 @@ class Correlator:
                 str(body.get("under", "")),
                 float(body.get("gone_from", 0.0)),
                 float(body.get("gone_to", 0.0)),
+                float(body.get("released_at", 0.0)),
             )
             self.hosts[host_id] = host
             self._place(host_id, host)
@@ -684,19 +689,47 @@ class Correlator:
         released one's fresh deadline runs (the group's alert waits for it: see
         :meth:`_fresh_silence`), or they would be paged just before it covers them."""
         hosts = list(hosts)
-        until = max(complete, max((self.hosts[h].release_until for h in hosts), default=0.0))
+        released = (self.hosts[h].release_until + self._cfg(h).grace_s for h in hosts if self.hosts[h].release_until)
+        until = max(complete, max(released, default=0.0))
         if until > now:
             for host_id in hosts:
                 self._waiting[host_id] = max(self._waiting.get(host_id, 0.0), until)
+
+    def _settled(self, fp: str, held: frozenset[str], cut: Mapping[str, Clique], now: float) -> float | None:
+        """When the open blanket ``fp``, whose own share of silent hosts fell below its
+        threshold, releases its hosts from (their fresh deadlines run from then), or None while
+        it still waits: a group inside it stays cut off by hosts it held (an ingest outage over,
+        a region still silent; a region's share back, its zone not).
+
+        The release must not come while their path may still be cut: such a group's hosts are
+        slow to show because their next beats are not due yet, or because their own cut
+        outlives the blanket. Once the group is no longer cut off (a return), the release is
+        now. It waits ``late x`` the longest interval of those hosts at most: each live one
+        has beaten by then if its path was clear when the wait began, so the hosts still silent
+        (dead, or cut on: their group may raise its own alert) are released from that start,
+        and a host that died under the blanket is paged as soon as without the wait.
+        """
+        start, held = self._settling[fp][:2] if fp in self._settling else (now, held)
+        inner = [c.hosts for k, c in cut.items() if k != FLEET and c.hosts <= held]
+        if not inner:
+            self._settling.pop(fp, None)
+            return now
+        hosts = frozenset().union(*inner)
+        if now >= start + self._cfg().late * max(self.hosts[h].interval_s for h in hosts):
+            self._settling.pop(fp, None)
+            return start
+        self._settling[fp] = (start, held, hosts)
+        return None
 
     def _fresh_silence(self, hosts: Iterable[str], now: float) -> bool:
         """A blanket is raised by a silence, not by lateness alone, nor while a released host's
         fresh deadline is still running (its next beat may simply not be due yet). A broader
         blanket that lifted hands the hosts it still leaves cut off to the group that still
         explains them: that group's alert may follow (an ingest outage's, a region's)."""
-        members = [self.hosts[i] for i in hosts]
-        if any(h.release_until > now for h in members):
+        hosts = list(hosts)
+        if any(self.hosts[h].release_until + self._cfg(h).grace_s > now for h in hosts):
             return False  # a released host's next beat may not be due yet: not known silent
+        members = [self.hosts[i] for i in hosts]
         return any(h.status not in ("late", "down") for h in members)
 
     def _blankets(self, now: float) -> list[Notice]:
@@ -711,9 +744,19 @@ class Correlator:
         open_groups = {n.blanket_group: fp for fp, n in self.open.items() if n.blanket_group}
         # Lift first: the hosts a lifted blanket releases must not raise a smaller one at once.
         for key, fp in list(open_groups.items()):
-            if key not in cut:
-                notices.append(self._lift(fp, key, now, before.get(key)))
+            if key in cut:
+                self._settling.pop(fp, None)  # cut off again while it settled: in force again
+            else:
+                found, prior = before.get(key), self._settling.get(fp)
+                since = self._settled(fp, found.hosts if found is not None else frozenset(), cut, now)
+                if since is None:
+                    continue
+                if found is None and prior is not None:
+                    found = Clique(prior[1], 0.0, 0.0)  # what it held when its own cut ended
+                notices.append(self._lift(fp, key, now, found, since))
                 del open_groups[key]
+        for _, _, settling in self._settling.values():
+            explained |= settling  # still their settling blanket's, not a new cause
         # Then release what the open ones no longer explain, before a narrower group can fire
         # for it: it was named already (its fresh deadline runs first, see _fresh_silence).
         self._cover(cut)
@@ -765,9 +808,12 @@ class Correlator:
         """Which open blanket explains each host now: the ingest outage its fleet's silence,
         each open group's alert the hosts of its cut."""
         self.cover = {}
-        if INGEST in self.open and FLEET in self.stale_in:
+        if INGEST in self.open and FLEET in self.stale_in and INGEST not in self._settling:
             for host_id in self._clique(FLEET).hosts:  # only the hosts that stopped with the fleet
                 self.cover[host_id] = INGEST
+        for fp, (_, _, settling) in self._settling.items():  # the rest is released (_uncovered)
+            for host_id in settling:
+                self.cover.setdefault(host_id, fp)
         for fp, notice in self.open.items():
             key = notice.blanket_group
             if key and key in cut:
@@ -830,6 +876,7 @@ class Correlator:
         out = [r for r in regions if quorum is not None and by_region.get(r, 0) >= quorum.need(r)]
         if len(regions) >= 2 and len(fleet.hosts) >= 2 and fleet.quorate:
             self._last_cut[FLEET] = fleet  # a short outage healing releases the hosts it stopped
+            self._settling.pop(INGEST, None)  # cut off again while it settled: in force again
             self._fleet_held = fleet.hosts
             if INGEST not in self.open:
                 hosts = fleet.hosts
@@ -843,6 +890,10 @@ class Correlator:
                     return [self._fire(Notice("ingest_outage", "firing", "", "", now, reason, value=len(hosts)))]
             return []
         if INGEST in self.open:
+            held_by = self._fleet_held or frozenset(h for h, fp in self.cover.items() if fp == INGEST)
+            since = self._settled(INGEST, held_by, cut, now)
+            if since is None:
+                return []
             # The hosts the outage held (after a restart, not known: every held host), not a
             # host that stopped on its own meanwhile: its own deadline stands.
             held = [
@@ -851,7 +902,7 @@ class Correlator:
                 if host.status in _HELD and (not self._fleet_held or h in self._fleet_held or host.status == "ingest")
             ]
             self._fleet_held = frozenset()
-            self._release(held, now)
+            self._release(held, now, since)
             still = sum(1 for h in held if self.hosts[h].status != "up")
             reason = (
                 f"heartbeats arrive again from most regions; {still} hosts still silent,"
@@ -860,14 +911,14 @@ class Correlator:
             return [self._resolve(INGEST, now, reason)]
         return []
 
-    def _lift(self, fp: str, key: str, now: float, found: Clique | None) -> Notice:
+    def _lift(self, fp: str, key: str, now: float, found: Clique | None, since: float | None = None) -> Notice:
         """A blanket's group no longer stopped together: resolve it and release the hosts it
-        held (``found``: its cut at the last tick). A member silent on its own, outside that
-        cut, keeps its own deadline: the blanket never explained it."""
+        held (``found``: its cut at the last tick it was cut off). A member silent on its own,
+        outside that cut, keeps its own deadline: the blanket never explained it."""
         members = self.groups.get(key, set())
         silent = [h for h in members if self.hosts[h].status in _HELD]
         cut = found.hosts if found is not None else frozenset()
-        self._release([h for h in silent if h in cut or self.hosts[h].under == fp], now)
+        self._release([h for h in silent if h in cut or self.hosts[h].under == fp], now, since)
         still = len(silent)
         reason = (
             f"{len(members) - still} of {len(members)} hosts report again; {still} still silent,"
@@ -875,11 +926,13 @@ class Correlator:
         )
         return self._resolve(fp, now, reason)
 
-    def _release(self, host_ids: Iterable[str], now: float) -> None:
-        """Hosts a blanket held get a fresh deadline: one ``late x interval`` from now, then grace."""
+    def _release(self, host_ids: Iterable[str], now: float, since: float | None = None) -> None:
+        """Hosts a blanket held get a fresh deadline: one ``late x interval`` from ``since``
+        (the release: now, unless the blanket settled, see :meth:`_settled`), then grace."""
         for host_id in host_ids:
             host = self.hosts[host_id]
-            host.release_until = now + self._cfg(host_id).late * host.interval_s
+            host.released_at = now if since is None else since
+            host.release_until = host.released_at + self._cfg(host_id).late * host.interval_s
             self.dirty.add(host_id)
             if host.status in ("unreachable", "unknown", "ingest"):
                 self._set(host_id, host, "silent", host.release_until)
@@ -912,9 +965,10 @@ class Correlator:
         return any(verdicts)
 
     def _released_in_silence(self, host_id: str, host: _Host) -> bool:
-        """``host`` was released after its last arrival: in the silence it is in now (a release
-        before that arrival, its deadline still running, was an earlier silence's)."""
-        return host.release_until >= host.last_at + self._cfg(host_id).late * host.interval_s > 0.0
+        """A blanket released ``host`` after its last arrival: in the silence it is in now (a
+        release before that arrival was an earlier silence's). A fresh deadline a co-stopper's
+        return gave it (:meth:`_returned`) is no release: later returns may extend it."""
+        return host.released_at >= host.last_at > 0.0
 
     def _healed_cut(self, host_id: str, host: _Host) -> float:
         """The fresh deadline a cut ``host`` was in gives it, if that cut healed before it

@@ -198,6 +198,49 @@ def test_a_region_catching_up_a_moment_after_an_ingest_outage_is_not_called_unre
     assert [(n.kind, n.state) for n in fleet.notices] == [("ingest_outage", "firing"), ("ingest_outage", "resolved")]
 
 
+def _ingest_outage_with_a_small_region_cut_longer(phase: float, extra: float, dead: str = "") -> Fleet:
+    """An ingest outage (beats lost) ends while the link of a two-host region (too small for a
+    region alert) stays down ``extra`` seconds longer; ``ap-01`` beats at ``phase``."""
+    fleet = Fleet({"eu": 20, "us": 20, "ap": 2})
+    fleet.by_id["ap-01"].phase = phase
+    fleet.run(30)
+    everyone = {h.host_id for h in fleet.hosts}
+    fleet.cut |= everyone
+    fleet.drop_held |= everyone
+    if dead:
+        fleet.dead.add(dead)
+    fleet.run(40)
+    fleet.cut = set(fleet.region("ap"))
+    fleet.run(extra)
+    fleet.cut.clear()
+    fleet.run(40)
+    return fleet
+
+
+@pytest.mark.parametrize("extra", [0.5, 2.0, 4.0, 6.0, 9.0, 14.0])
+def test_a_group_still_cut_when_an_ingest_outage_ends_pages_none_of_its_live_hosts(extra: float) -> None:
+    """The outage's release is where its hosts' fresh deadlines start: it waits while a group
+    it held is still cut off (at most late x interval), then hands what is still cut to it."""
+    for phase in (0.75, 1.75, 2.75, 3.75, 4.75):
+        fleet = _ingest_outage_with_a_small_region_cut_longer(phase, extra)
+        assert fleet.fired("host_down") == [], (phase, fleet.notices)
+        assert len(fleet.fired("ingest_outage")) == 1
+
+
+@pytest.mark.parametrize("extra", [0.5, 4.0, 9.0, 14.0])
+def test_a_host_dead_under_an_ingest_outage_and_a_longer_group_cut_is_paged_within_the_release_bound(
+    extra: float,
+) -> None:
+    cfg = DownCheckSettings()
+    for phase in (0.75, 2.75, 4.75):
+        fleet = _ingest_outage_with_a_small_region_cut_longer(phase, extra, dead="ap-01")
+        (page,) = fleet.fired("host_down")
+        assert page.host_id == "ap-01"
+        # The last blanket that held it lifted before the page; its release bound holds.
+        lifts = [n.at for n in fleet.notices if n.state == "resolved" and n.kind != "host_down" and n.at <= page.at]
+        assert page.at <= max(lifts) + cfg.late * INTERVAL + cfg.grace_s + TICK, (phase, fleet.notices)
+
+
 def test_a_region_still_cut_off_after_an_ingest_outage_is_one_region_alert_after_the_grace() -> None:
     fleet = _fleet()
     fleet.cut.update(h.host_id for h in fleet.hosts)
