@@ -196,7 +196,10 @@ def play(sc: Scenario, bootstrap: str, workers: int, partitions: int, tmp: Path)
     finally:
         for p in procs:
             p.terminate()
-        psutil.wait_procs(procs, timeout=30)
+        _, alive = psutil.wait_procs(procs, timeout=30)
+        for p in alive:  # one stuck in its shutdown lived on and took CPU from the runs after it
+            p.kill()
+        psutil.wait_procs(alive, timeout=10)
     return run
 
 
