@@ -689,8 +689,7 @@ class Correlator:
         released one's fresh deadline runs (the group's alert waits for it: see
         :meth:`_fresh_silence`), or they would be paged just before it covers them."""
         hosts = list(hosts)
-        released = (self.hosts[h].release_until + self._cfg(h).grace_s for h in hosts if self.hosts[h].release_until)
-        until = max(complete, max(released, default=0.0))
+        until = max(complete, max((self._fresh_until(h) for h in hosts), default=0.0))
         if until > now:
             for host_id in hosts:
                 self._waiting[host_id] = max(self._waiting.get(host_id, 0.0), until)
@@ -721,16 +720,21 @@ class Correlator:
         self._settling[fp] = (start, held, hosts)
         return None
 
+    def _fresh_until(self, host_id: str) -> float:
+        """When a released host's fresh deadline and its grace are over (0.0: never released):
+        before then it is not known silent, so neither judged nor covered by a new blanket."""
+        host = self.hosts[host_id]
+        return host.release_until + self._cfg(host_id).grace_s if host.release_until else 0.0
+
     def _fresh_silence(self, hosts: Iterable[str], now: float) -> bool:
         """A blanket is raised by a silence, not by lateness alone, nor while a released host's
         fresh deadline is still running (its next beat may simply not be due yet). A broader
         blanket that lifted hands the hosts it still leaves cut off to the group that still
         explains them: that group's alert may follow (an ingest outage's, a region's)."""
         hosts = list(hosts)
-        if any(self.hosts[h].release_until + self._cfg(h).grace_s > now for h in hosts):
+        if any(self._fresh_until(h) > now for h in hosts):
             return False  # a released host's next beat may not be due yet: not known silent
-        members = [self.hosts[i] for i in hosts]
-        return any(h.status not in ("late", "down") for h in members)
+        return any(self.hosts[h].status not in ("late", "down") for h in hosts)
 
     def _blankets(self, now: float) -> list[Notice]:
         cut = self._cut_off()
@@ -964,7 +968,8 @@ class Correlator:
             return None
         return any(verdicts)
 
-    def _released_in_silence(self, host_id: str, host: _Host) -> bool:
+    @staticmethod
+    def _released_in_silence(host: _Host) -> bool:
         """A blanket released ``host`` after its last arrival: in the silence it is in now (a
         release before that arrival was an earlier silence's). A fresh deadline a co-stopper's
         return gave it (:meth:`_returned`) is no release: later returns may extend it."""
@@ -1006,7 +1011,7 @@ class Correlator:
         region = host.region
         witnessed = self._witnessed(host_id, now)
         # (Not for a host a blanket released in this silence: its release's bound stands.)
-        released = self._released_in_silence(host_id, host)
+        released = self._released_in_silence(host)
         if witnessed is None and not released and host.status in ("late", "silent") and host_id not in self.cover:
             fresh = self._healed_cut(host_id, host)
             if fresh > max(now - self._cfg(host_id).grace_s, host.release_until):
@@ -1064,7 +1069,7 @@ class Correlator:
                 member = self.hosts[other]
                 if other == host_id or member.status not in ("late", "silent"):
                     continue
-                if self._released_in_silence(other, member):
+                if self._released_in_silence(member):
                     continue  # released in this silence already: its release's bound stands
                 member.release_until = max(member.release_until, now + self._cfg(other).late * member.interval_s)
                 if member.status == "silent":
