@@ -248,6 +248,9 @@ class _Host:
     gone_from: float = 0.0
     gone_to: float = 0.0
     released_at: float = 0.0  # when a blanket last released it (its fresh deadline's start)
+    # Its first arrival (0: unknown, counted as always there). Before it the host was not
+    # reporting: a group's share at an earlier instant is of the hosts that had joined by then.
+    joined_at: float = 0.0
 
 
 @dataclass
@@ -283,7 +286,8 @@ class Quorum:
     """How many stale hosts at one instant cut a group off: ``share[part]`` of the part's hosts
     still reporting then (at least ``least``), in each of ``parts`` parts (one part for a label
     group; for the fleet, a part per region). Hosts that had stopped before the instant, on their
-    own, no longer count: the rest of a region going silent at once is still its cut."""
+    own, no longer count: the rest of a region going silent at once is still its cut; nor do
+    hosts that first joined after it (``past`` silences from the start of time)."""
 
     share: Mapping[str, float]
     size: Mapping[str, int]
@@ -417,6 +421,7 @@ class Correlator:
     _settling: dict[str, tuple[float, frozenset[str], frozenset[str]]] = field(default_factory=dict)
     _waiting: dict[str, float] = field(default_factory=dict)  # host -> when its cut group's picture is complete
     _past: dict[str, set[str]] = field(default_factory=dict)  # group -> members back with a past silence
+    _joined: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> recent joiners -> first arrival
     _now: float = 0.0  # the latest tick's time (0 until the first tick after a start)
 
     def __post_init__(self) -> None:
@@ -450,6 +455,7 @@ class Correlator:
                 float(body.get("gone_from", 0.0)),
                 float(body.get("gone_to", 0.0)),
                 float(body.get("released_at", 0.0)),
+                float(body.get("joined_at", 0.0)),
             )
             self.hosts[host_id] = host
             self._place(host_id, host)
@@ -483,6 +489,8 @@ class Correlator:
                 self.stale_in.setdefault(key, set()).add(host_id)
             if host.gone_to > host.gone_from:
                 self._past.setdefault(key, set()).add(host_id)
+            if host.joined_at > 0.0:
+                self._joined.setdefault(key, {})[host_id] = host.joined_at
             self._cliques.pop(key, None)
 
     def _unplace(self, host_id: str, host: _Host) -> None:
@@ -493,6 +501,7 @@ class Correlator:
             self.groups.get(key, set()).discard(host_id)
             self.stale_in.get(key, set()).discard(host_id)
             self._past.get(key, set()).discard(host_id)
+            self._joined.get(key, {}).pop(host_id, None)
             self._cliques.pop(key, None)
 
     def _set(self, host_id: str, host: _Host, status: HostStatus, now: float) -> None:
@@ -529,7 +538,11 @@ class Correlator:
             if host is not None:  # moved region: leave the old one as up
                 self._set(sig.host_id, host, "up", sig.at)
                 self._unplace(sig.host_id, host)
-            host = self.hosts[sig.host_id] = _Host(sig.region, dict(sig.labels), since=sig.at, last_at=sig.at)
+            # Its first arrival, when this is it (a restored worker may first hear of a host late).
+            joined = (sig.last_at or sig.at) if sig.kind == "join" else 0.0
+            host = self.hosts[sig.host_id] = _Host(
+                sig.region, dict(sig.labels), since=sig.at, last_at=sig.at, joined_at=joined
+            )
             self._place(sig.host_id, host)
             self.dirty.add(sig.host_id)
         if sig.interval_s > 0 and sig.interval_s != host.interval_s:
@@ -592,6 +605,7 @@ class Correlator:
             self._unplace(host_id, host)
         self.correlate_by = correlate_by
         self.groups, self.stale_in, self.longest, self._cliques, self._past = {}, {}, {}, {}, {}
+        self._joined = {}
         for host_id, host in self.hosts.items():
             self._place(host_id, host)
 
@@ -614,6 +628,14 @@ class Correlator:
                     back.discard(host_id)
                 else:  # (a host stale again: its new window starts after this silence ended)
                     past.append((host_id, host.gone_from, host.gone_to))
+            # A host that joined after an instant was not reporting at it (fleet start, a new
+            # host): the share there is of those that had joined, as for a past silence.
+            joiners = self._joined.get(key, {})
+            for host_id, at in list(joiners.items()):
+                if at <= first:
+                    del joiners[host_id]
+                else:
+                    past.append((host_id, -math.inf, at))
             found = self._cliques[key] = clique(windows, self._quorum(key), self._part(key), past)
         return found
 

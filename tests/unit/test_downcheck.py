@@ -131,6 +131,36 @@ def test_a_partitioned_region_is_one_alert_and_no_host_down_and_continuous_repla
     assert len(back) == 20 and all("continuous" in d.detail for d in back)
 
 
+def test_hosts_joining_after_a_region_was_cut_do_not_dilute_its_cut() -> None:
+    # A region's share at the instant its hosts stopped is of the hosts that had joined by then
+    # (fleet start, a rollout): 5 of 5 cut, then 10 new hosts join; 5 of 15 is below the share.
+    fleet = Fleet({"eu": 20, "us": 15, "ap": 20})
+    known, newcomers = fleet.region("us")[:5], fleet.region("us")[5:]
+    fleet.dead.update(newcomers)
+    fleet.run(30)
+    assert fleet.notices == []
+    fleet.cut.update(known)
+    fleet.drop_held.update(known)
+    fleet.run(2)
+    fleet.dead.difference_update(newcomers)
+    fleet.run(60)
+    assert [(n.kind, n.region) for n in fleet.notices] == [("region_unreachable", "us")]
+    fleet.cut.clear()
+    fleet.run(30)
+    assert fleet.fired("host_down") == []
+    assert [(n.kind, n.state) for n in fleet.notices] == [
+        ("region_unreachable", "firing"),
+        ("region_unreachable", "resolved"),
+    ]
+    saved = [(h, fleet.correlator.saved(h)) for h in fleet.region("us")]
+    restored = Correlator(fleet.cfg)
+    restored.restore([(h, body) for h, body in saved if body is not None], [])
+    assert {h: restored.hosts[h].joined_at for h in fleet.region("us")} == {
+        h: fleet.correlator.hosts[h].joined_at for h in fleet.region("us")
+    }
+    assert all(restored.hosts[h].joined_at > 0 for h in newcomers)
+
+
 def test_a_partition_without_replay_reconciles_as_lost_beats_not_downs() -> None:
     fleet = _fleet()
     fleet.cut.update(fleet.region("ap"))

@@ -2087,6 +2087,91 @@ intervals:
 - 1
 zones: 1
 """,
+    "region-sized-before-all-hosts-joined": """
+name: fuzz
+seed: 391
+hosts: 24
+regions: 4
+interval: 1
+duration: 42
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 2.0
+  grace: 0
+  region_share: 0.7
+  group_share: 0.7
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- for: 12.3
+  partition:
+  - r4-h003
+  - r3-h006
+  - r3-h002
+  - r1-h005
+  - r3-h004
+  - r1-h002
+  - r3-h001
+  spool: false
+  at: 1
+- for: 8.2
+  at: 1
+  delay: 0.05
+  slow:
+  - r1-h001
+- at: 1
+  clock_skew:
+  - r1-h005
+  - r3-h005
+  - r1-h001
+  - r4-h003
+  - r2-h004
+  - r3-h003
+  - r4-h002
+  - r3-h001
+  offset: -3600
+intervals:
+- 1
+- 2
+- 1
+zones: 3
+racks: 2
+""",
+    "false-page-at-fleet-start": """
+name: fuzz
+seed: 0
+hosts: 14
+regions: 2
+interval: 5
+duration: 100
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 0
+  region_share: 0.4
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- at: 1
+  crash:
+  - r1-h001
+- at: 1
+  partition:
+    region: r1
+  for: 15.0
+  spool: false
+- at: 1
+  partition:
+    region: r2
+  for: 10.0
+  spool: false
+
+""",
 }
 
 
