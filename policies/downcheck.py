@@ -303,15 +303,19 @@ class Quorum:
 
 def clique(windows: Iterable[tuple[str, float, float]], quorum: Quorum | None = None,
            part: Callable[[str], str] = lambda _: "",
-           past: Iterable[tuple[str, float, float]] = ()) -> Clique:  # fmt: skip
+           past: Iterable[tuple[str, float, float]] = (),
+           returns: Iterable[tuple[str, float]] = ()) -> Clique:  # fmt: skip
     """The ``(host, start, end)`` windows that share a point meeting ``quorum`` (the latest
     such point), or without one the largest set sharing a point. ``past``: ``(host, from, to)``
-    silences of hosts reporting again; at an instant inside one that host was not reporting."""
+    silences of hosts reporting again; at an instant inside one that host was not reporting.
+    ``returns``: ``(host, at)``, a window's host reporting again from ``at`` (past its window's
+    end it had stopped, until then)."""
     items = list(windows)
     events = sorted(
         [(s, 0, h) for h, s, _ in items]
         + [(e, 1, h) for h, _, e in items]
         + [e for h, s, t in past for e in ((s, 2, h), (t, -1, h))]  # back at ``t``: not gone at it
+        + [(t, -1, h) for h, t in returns]
     )
     count = best = 0
     point = 0.0
@@ -1002,8 +1006,9 @@ class Correlator:
         ever showed (0.0: none). A short cut lets most of its hosts come back before the
         others are even late, so no single tick saw the group cut off; their windows still
         share the instant it began. The group's stale hosts and those back from a silence
-        that began after ``host``'s last arrival are matched for one such instant (the hosts
-        back counted as stopped, not as gone: the stricter quorum); the deadline runs from
+        that ended after ``host``'s last arrival are matched for one such instant (the hosts
+        back counted as stopped, not as gone: the stricter quorum; gone between their window
+        and their return, as they were); the deadline runs from
         the last return among them."""
         heal = 0.0
         for key in self._keys(host):
@@ -1020,7 +1025,9 @@ class Correlator:
                 back[other] = o.gone_to
             if not back:
                 continue
-            found = clique(windows, self._quorum(key), self._part(key))
+            # (back again: not gone at instants after its return, or an old silence's host,
+            # long back, would lower the quorum forever)
+            found = clique(windows, self._quorum(key), self._part(key), returns=back.items())
             if found.quorate and host_id in found.hosts:
                 # Only those that stopped with it: the clique holds every quorate instant's hosts.
                 start, end = host.last_at, host.last_at + self._cfg(host_id).late * host.interval_s

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.downcheck import Correlator, DownCheckSettings, HostWatch, Notice, Signal
+from policies.downcheck import Correlator, DownCheckSettings, HostWatch, Notice, Quorum, Signal, clique
 
 INTERVAL = 5.0
 TICK = 0.5
@@ -159,6 +159,18 @@ def test_hosts_joining_after_a_region_was_cut_do_not_dilute_its_cut() -> None:
         h: fleet.correlator.hosts[h].joined_at for h in fleet.region("us")
     }
     assert all(restored.hosts[h].joined_at > 0 for h in newcomers)
+
+
+@pytest.mark.parametrize("back_at, quorate", [(None, True), (35.0, True), (20.0, False)])
+def test_a_host_back_before_an_instant_no_longer_lowers_the_quorum_there(back_at: float | None, quorate: bool) -> None:
+    # 2 of a 5-host group stop at 30; a third stopped at 0..10 on its own. Still silent at 30
+    # it is not reporting then (2 of 4 is the share); back at 20, the share is of 5.
+    q = Quorum({"": 0.5}, {"": 5}, 2, 1)
+    windows = [("a", 0.0, 10.0), ("b", 30.0, 40.0), ("c", 30.0, 40.0)]
+    returns = [] if back_at is None else [("a", back_at)]
+    found = clique(windows, q, returns=returns)
+    assert found.quorate is quorate
+    assert not quorate or found.hosts == {"b", "c"}  # the quorum's instant holds both
 
 
 def test_a_partition_without_replay_reconciles_as_lost_beats_not_downs() -> None:

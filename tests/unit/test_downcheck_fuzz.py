@@ -2172,6 +2172,62 @@ faults:
   spool: false
 
 """,
+    "isolated-pages-late-after-overlapping-faults": """
+name: fuzz
+seed: 45
+hosts: 19
+regions: 1
+interval: 5
+duration: 110
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 2.0
+  grace: 0
+  region_share: 0.7
+  group_share: 0.5
+  min_region_hosts: 3
+  min_group_hosts: 5
+  flap_window: 300
+faults:
+- for: 7.5
+  spool: false
+  at: 66
+  partition:
+  - r1-h018
+  - r1-h001
+  - r1-h002
+  - r1-h014
+  - r1-h012
+  - r1-h017
+- at: 58
+  reboot:
+  - r1-h018
+  - r1-h007
+  - r1-h009
+  - r1-h001
+  - r1-h008
+  downtime: 41.6
+- restart:
+  - r1-h004
+  - r1-h015
+  - r1-h006
+  - r1-h002
+  - r1-h012
+  - r1-h005
+  - r1-h009
+  - r1-h018
+  at: 7
+  downtime: 47.3
+- for: 25.9
+  partition:
+    region: r1
+  spool: true
+  at: 32
+jitter: 2.5
+zones: 1
+racks: 2
+""",
 }
 
 
