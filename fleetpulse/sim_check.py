@@ -253,10 +253,11 @@ class Judge:
         regions = {self.region_of[h] for h in self.members("fleet", e)}
         if len(regions) < 2:
             return out
-        sizes = {r: len(self.members(f"region={r}", e)) - self.gone(gap, f"region={r}") for r in regions}
         fleet: dict[frozenset[str], list[Gap]] = {}
-        for _, at in self.instants(gap, "fleet", cut_only):
-            # A region counts when its share of the hosts stopped at that instant reaches region_share.
+        for point, at in self.instants(gap, "fleet", cut_only):
+            # A region counts when its share of the hosts stopped at that instant reaches
+            # region_share: of its hosts still reporting then, as for any group (see quorums).
+            sizes = {r: len(self.members(f"region={r}", point)) - self.gone(gap, f"region={r}", point) for r in regions}
             stopped: dict[str, int] = {}
             for h in [gap.host_id, *(g.host_id for g in at)]:
                 stopped[self.region_of[h]] = stopped.get(self.region_of[h], 0) + 1

@@ -818,10 +818,16 @@ class Correlator:
                 continue
             inside = (k for k in chosen if cut[k].hosts & cut[key].hosts and self.groups[key] <= self.groups[k])
             owner = next(inside, "")
+            if not owner and fleet is not None and fleet.hosts & cut[key].hosts:
+                # The same for the fleet, which holds every group: a region cut at one instant,
+                # its other hosts caught up in a later fleet-wide silence, is the outage's too.
+                owner = FLEET
             if owner and rest:
                 absorbed.setdefault(owner, set()).update(rest)
                 explained |= rest
         self._absorbed = absorbed
+        if fleet is not None and FLEET in absorbed:
+            self._wait(absorbed[FLEET], self._complete_at(fleet, self.settings.late), now)
         for key in chosen:  # (an ingest outage's hosts explained none of these: judged here too)
             if key in open_groups:
                 self._wait(absorbed.get(key, ()), self._complete_at(cut[key], self._group_cfg(key)[0].late), now)
@@ -840,6 +846,8 @@ class Correlator:
         self.cover = {}
         if INGEST in self.open and FLEET in self.stale_in and INGEST not in self._settling:
             for host_id in self._clique(FLEET).hosts:  # only the hosts that stopped with the fleet
+                self.cover[host_id] = INGEST
+            for host_id in self._absorbed.get(FLEET, ()):  # and those of a group cut with them
                 self.cover[host_id] = INGEST
         for fp, (_, _, settling) in self._settling.items():  # the rest is released (_uncovered)
             for host_id in settling:

@@ -2228,6 +2228,147 @@ jitter: 2.5
 zones: 1
 racks: 2
 """,
+    "false-page-and-late-page-mixed-faults": """
+name: fuzz
+seed: 65535
+hosts: 19
+regions: 4
+interval: 10
+duration: 200
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 1
+  region_share: 0.4
+  group_share: 0.4
+  min_region_hosts: 5
+  min_group_hosts: 5
+  flap_window: 0
+faults:
+- until: 56.0
+  at: 6
+  crash:
+  - r4-h002
+- until: 197.0
+  at: 147
+  crash:
+  - r4-h003
+  - r1-h004
+  - r3-h005
+  - r2-h003
+  - r2-h005
+  - r3-h004
+  - r3-h001
+  - r1-h003
+- crash:
+  - r4-h003
+  at: 19
+  until: 39.0
+- downtime: 82.3
+  reboot:
+  - r4-h002
+  - r1-h005
+  - r3-h003
+  - r2-h003
+  - r3-h004
+  - r1-h004
+  - r4-h003
+  - r2-h005
+  at: 31
+- downtime: 15.0
+  at: 93
+  reboot:
+  - r2-h003
+  - r1-h001
+  - r1-h002
+  - r1-h005
+  - r2-h005
+  - r4-h002
+  - r3-h002
+  - r4-h004
+- at: 77
+  for: 55.7
+  spool: true
+  partition:
+  - r1-h003
+  - r1-h002
+  - r3-h003
+  - r1-h004
+  - r4-h002
+  - r3-h002
+  - r2-h004
+  - r2-h002
+zones: 2
+""",
+    "late-isolated-page-under-heavy-jitter": """
+name: fuzz
+seed: 128
+hosts: 10
+regions: 4
+interval: 10
+duration: 240
+metrics: false
+downcheck:
+  missed: 5.0
+  late: 2.5
+  grace: 2
+  region_share: 0.7
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 5
+  flap_window: 300
+faults:
+- for: 64.7
+  spool: false
+  at: 81
+  partition:
+    rack: r3-z2-r1
+- at: 120
+  downtime: 50.0
+  reboot:
+  - r2-h001
+  - r4-h002
+  - r2-h003
+  - r1-h001
+  - r1-h002
+  - r1-h003
+- at: 121
+  down: 74.4
+  up: 14.2
+  for: 56.6
+  flap:
+  - r2-h001
+- at: 119
+  spool: false
+  partition:
+  - r3-h001
+  - r1-h001
+  for: 5.0
+- crash:
+  - r3-h002
+  - r4-h002
+  - r2-h003
+  - r4-h001
+  - r2-h001
+  - r1-h003
+  - r1-h002
+  - r1-h001
+  at: 171
+- crash:
+  - r3-h002
+  - r4-h002
+  - r2-h003
+  - r4-h001
+  - r2-h001
+  - r1-h003
+  - r1-h002
+  - r1-h001
+  at: 104
+jitter: 14.85
+zones: 3
+racks: 2
+""",
 }
 
 
