@@ -160,6 +160,12 @@ class Judge:
             self.region_longest[r] = max(self.region_longest.get(r, 0.0), _interval(sc, host))
         # A host not yet heard from does not exist to the down-checker: it counts in no group.
         self.first = {h: times[0] for h, times in played.arrivals.items() if times}
+        # A host first heard within ``late x`` its interval of the fleet's first arrival was
+        # running from the start (its phase); one first heard later joined then.
+        born = min(self.first.values(), default=0.0)
+        self.joined = {
+            h: -math.inf if t <= born + self.late * played.interval[h] else t for h, t in self.first.items()
+        }
         self.region_of = {h.host_id: h.region for h in sc.hosts if h.host_id in self.first}
         self.groups = {key: members & set(self.first) for key, members in played.groups.items()}
         self.groups["fleet"] = set(self.first)
@@ -169,8 +175,8 @@ class Judge:
                 self._resolutions.setdefault(n.fingerprint, []).append(n.at)
 
     def members(self, key: str, at: float) -> set[str]:
-        """``key``'s hosts the down-checker knew of at ``at``."""
-        return {h for h in self.groups.get(key, ()) if self.first[h] <= at}
+        """``key``'s hosts the down-checker counts at ``at`` (known by then, or from the start)."""
+        return {h for h in self.groups.get(key, ()) if self.joined[h] <= at}
 
     # -- truth -----------------------------------------------------------------------------
 

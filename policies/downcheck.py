@@ -248,8 +248,9 @@ class _Host:
     gone_from: float = 0.0
     gone_to: float = 0.0
     released_at: float = 0.0  # when a blanket last released it (its fresh deadline's start)
-    # Its first arrival (0: unknown, counted as always there). Before it the host was not
-    # reporting: a group's share at an earlier instant is of the hosts that had joined by then.
+    # Its first arrival (0: unknown). A host first heard later than its phase allows after the
+    # fleet's first arrival is a newcomer: before it, it was not reporting, and a group's share
+    # at an earlier instant is of the hosts that had joined by then (see ``Correlator._place``).
     joined_at: float = 0.0
 
 
@@ -420,12 +421,15 @@ class Correlator:
     _absorbed: dict[str, set[str]] = field(default_factory=dict)
     _cfg_seen: DownCheckSettings | None = None
     _fleet_held: frozenset[str] = frozenset()  # the hosts an open ingest outage stopped
+    # Hosts a settling ingest outage still held when the fleet was cut off again: still its own.
+    _carried: frozenset[str] = frozenset()
     # Open blankets below their own share but still settling (see _settled): fingerprint ->
     # (when their own cut ended, the hosts they held then, the hosts of the groups still cut).
     _settling: dict[str, tuple[float, frozenset[str], frozenset[str]]] = field(default_factory=dict)
     _waiting: dict[str, float] = field(default_factory=dict)  # host -> when its cut group's picture is complete
     _past: dict[str, set[str]] = field(default_factory=dict)  # group -> members back with a past silence
     _joined: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> recent joiners -> first arrival
+    _born: float = 0.0  # the first arrival of any host (0: none yet)
     _now: float = 0.0  # the latest tick's time (0 until the first tick after a start)
 
     def __post_init__(self) -> None:
@@ -445,6 +449,9 @@ class Correlator:
 
     def restore(self, hosts: Iterable[tuple[str, Mapping[str, Any]]], open_notices: Iterable[Notice]) -> None:
         """Rebuild from saved hosts and the alerts still open (counts are derived, not stored)."""
+        hosts = list(hosts)
+        joined = [float(body.get("joined_at", 0.0)) for _, body in hosts]
+        self._born = min((t for t in joined if t > 0.0), default=self._born)
         for host_id, body in hosts:
             host = _Host(
                 str(body["region"]),
@@ -493,9 +500,18 @@ class Correlator:
                 self.stale_in.setdefault(key, set()).add(host_id)
             if host.gone_to > host.gone_from:
                 self._past.setdefault(key, set()).add(host_id)
-            if host.joined_at > 0.0:
+            if self._newcomer(host_id, host):
                 self._joined.setdefault(key, {})[host_id] = host.joined_at
             self._cliques.pop(key, None)
+
+    def _newcomer(self, host_id: str, host: _Host) -> bool:
+        """``host`` first beat later than its phase allows after the fleet's first arrival
+        (``late x`` its interval): it was not running yet, rather than late in its interval.
+        Hosts heard within that first window count from the start: at fleet start (or a
+        worker's first read) the groups are whole, not the few whose phases came first."""
+        if host.joined_at <= 0.0 or self._born <= 0.0:
+            return False
+        return host.joined_at > self._born + self._cfg(host_id).late * host.interval_s
 
     def _unplace(self, host_id: str, host: _Host) -> None:
         self.regions.get(host.region, set()).discard(host_id)
@@ -544,8 +560,10 @@ class Correlator:
                 self._unplace(sig.host_id, host)
             # Its first arrival, when this is it (a restored worker may first hear of a host late).
             joined = (sig.last_at or sig.at) if sig.kind == "join" else 0.0
+            if joined and (not self._born or joined < self._born):
+                self._born = joined
             host = self.hosts[sig.host_id] = _Host(
-                sig.region, dict(sig.labels), since=sig.at, last_at=sig.at, joined_at=joined
+                sig.region, dict(sig.labels), since=sig.at, interval_s=sig.interval_s, last_at=sig.at, joined_at=joined
             )
             self._place(sig.host_id, host)
             self.dirty.add(sig.host_id)
@@ -770,7 +788,7 @@ class Correlator:
         chosen: list[str] = []
         # The fleet stopping together explains its hosts first (an ingest outage, fired or not).
         fleet = self._last_cut.get(FLEET)
-        explained: set[str] = set(fleet.hosts) if fleet is not None else set()
+        explained: set[str] = set(fleet.hosts) | self._carried if fleet is not None else set()
         open_groups = {n.blanket_group: fp for fp, n in self.open.items() if n.blanket_group}
         # Lift first: the hosts a lifted blanket releases must not raise a smaller one at once.
         for key, fp in list(open_groups.items()):
@@ -847,7 +865,7 @@ class Correlator:
         if INGEST in self.open and FLEET in self.stale_in and INGEST not in self._settling:
             for host_id in self._clique(FLEET).hosts:  # only the hosts that stopped with the fleet
                 self.cover[host_id] = INGEST
-            for host_id in self._absorbed.get(FLEET, ()):  # and those of a group cut with them
+            for host_id in self._absorbed.get(FLEET, set()) | self._carried:  # and those of a group cut with them
                 self.cover[host_id] = INGEST
         for fp, (_, _, settling) in self._settling.items():  # the rest is released (_uncovered)
             for host_id in settling:
@@ -914,8 +932,13 @@ class Correlator:
         out = [r for r in regions if quorum is not None and by_region.get(r, 0) >= quorum.need(r)]
         if len(regions) >= 2 and len(fleet.hosts) >= 2 and fleet.quorate:
             self._last_cut[FLEET] = fleet  # a short outage healing releases the hosts it stopped
-            self._settling.pop(INGEST, None)  # cut off again while it settled: in force again
-            self._fleet_held = fleet.hosts
+            settling = self._settling.pop(INGEST, None)  # cut off again while it settled: in force again
+            # The hosts it waited for stay held: still silent from its first cut, they are not
+            # in the new instant's silence (they had stopped before it), but no other cause is theirs.
+            if settling is not None and INGEST in self.open:
+                self._carried |= settling[2]
+            self._carried = frozenset(h for h in self._carried if self.hosts[h].status in _HELD)
+            self._fleet_held = fleet.hosts | self._carried
             if INGEST not in self.open:
                 hosts = fleet.hosts
                 complete = self._complete_at(fleet, self.settings.late)
@@ -939,7 +962,7 @@ class Correlator:
                 for h, host in self.hosts.items()
                 if host.status in _HELD and (not self._fleet_held or h in self._fleet_held or host.status == "ingest")
             ]
-            self._fleet_held = frozenset()
+            self._fleet_held = self._carried = frozenset()
             self._release(held, now, since)
             still = sum(1 for h in held if self.hosts[h].status != "up")
             reason = (

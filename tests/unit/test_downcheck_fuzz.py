@@ -2369,6 +2369,102 @@ jitter: 14.85
 zones: 3
 racks: 2
 """,
+    "ingest-outage-forever-at-fleet-start": """
+name: fuzz
+seed: 1687
+hosts: 16
+regions: 3
+interval: 1
+duration: 80
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 2.0
+  grace: 0
+  region_share: 0.5
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 5
+  flap_window: 0
+faults:
+- at: 1
+  crash:
+  - r3-h001
+  - r2-h001
+  - r1-h004
+  - r3-h003
+  - r2-h004
+- up: 14.6
+  at: 1
+  for: 1.8
+  down: 12.1
+  flap:
+  - r3-h004
+- until: 17.0
+  at: 1
+  crash:
+  - r2-h003
+  - r3-h005
+  - r2-h001
+  - r1-h004
+- at: 1
+  crash:
+  - r3-h001
+  - r2-h001
+  - r1-h004
+  - r3-h003
+  - r2-h004
+- at: 1
+  crash:
+  - r1-h001
+  until: 5.0
+intervals:
+- 2
+- 1
+- 1
+jitter: 0.99
+zones: 3
+""",
+    "back-to-back-ingest-outages-one-alert": """
+name: fuzz
+seed: 5049
+hosts: 39
+regions: 2
+interval: 2
+duration: 70
+metrics: false
+downcheck:
+  missed: 4.0
+  late: 1.5
+  grace: 1
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 5
+  min_group_hosts: 5
+  flap_window: 300
+faults:
+- ingest_outage: true
+  at: 23
+  for: 12.0
+  spool: false
+- at: 5
+  crash:
+  - r2-h010
+  - r1-h008
+  - r1-h017
+  - r2-h007
+  - r2-h002
+  - r2-h005
+  - r1-h009
+  until: 25.0
+- spool: false
+  at: 36
+  ingest_outage: true
+  for: 10.0
+jitter: 0.99
+zones: 2
+racks: 3
+""",
 }
 
 
