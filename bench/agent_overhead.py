@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fleetpulse.kafka_local import LocalKafka, default_home  # noqa: E402
+from fleetpulse.ports import free_port, free_port_pair  # noqa: E402
 
 NODE_EXPORTER = "prometheus-node-exporter"
 LOG_WRITER = """
@@ -57,12 +57,6 @@ class Figures:
     cpu_s_per_cycle: float
     cpu_pct: float
     peak_rss_mb: float
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_s(pid: int) -> float:
@@ -195,7 +189,7 @@ def main() -> None:
         f"2 log files x {args.log_rate:g} lines/s"
     )
     kafka = LocalKafka(
-        Path(tempfile.mkdtemp(prefix="fp-bench-kafka-")), port=free_port(), jar_cache=default_home() / "kafka"
+        Path(tempfile.mkdtemp(prefix="fp-bench-kafka-")), port=free_port_pair(), jar_cache=default_home() / "kafka"
     )
     kafka.start()
     ours_runs: list[Figures] = []

@@ -245,10 +245,10 @@ def main() -> None:
         tmp = Path(tmp_name)
         bootstrap = args.bootstrap
         if not bootstrap:
-            from bench.policy_eval import _free_port
             from fleetpulse.kafka_local import LocalKafka, default_home
+            from fleetpulse.ports import free_port_pair
 
-            kafka = LocalKafka(tmp / "kafka", port=_free_port(), jar_cache=default_home() / "kafka")
+            kafka = LocalKafka(tmp / "kafka", port=free_port_pair(), jar_cache=default_home() / "kafka")
             kafka.start()
             bootstrap = kafka.bootstrap
         results: dict[int, list[Run]] = {c: [] for c in counts}

@@ -22,7 +22,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from collector.contract import MetricBatch, Topics, encode
 from fleetpulse.cli import worker_args
+from fleetpulse.ports import free_port_pair
 from policies.engine import Evaluator, HostState, Series, StateCache
 from policies.model import MetricRule, Notify, PolicySet, Selector, Threshold
 
@@ -174,16 +174,6 @@ def pure(args: argparse.Namespace) -> None:
 # --- end to end ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    with socket.socket() as s:  # the controller listens on port + 1
-        if s.connect_ex(("127.0.0.1", port + 1)) == 0:
-            return _free_port()
-    return port
-
-
 def _policy_yaml(rules: list[MetricRule]) -> str:
     lines = ["rules:"]
     for rule in rules:
@@ -245,7 +235,7 @@ def e2e(args: argparse.Namespace) -> None:
         kafka = None
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
-            kafka = LocalKafka(home, port=_free_port(), jar_cache=default_home() / "kafka")
+            kafka = LocalKafka(home, port=free_port_pair(), jar_cache=default_home() / "kafka")
             kafka.start()
             bootstrap = kafka.bootstrap
         try:

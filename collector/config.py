@@ -22,6 +22,7 @@ from typing import Any
 from collector.contract import DEFAULT_TOPIC_PREFIX
 from collector.kafka_io import DEFAULT_BOOTSTRAP
 from collector.log_tail import LogRule, LogSource
+from collector.problems import ProblemsError
 from collector.processes import GroupSelector
 from collector.witness import Peer, parse_address
 
@@ -29,12 +30,8 @@ SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
-class ConfigError(ValueError):
+class ConfigError(ProblemsError):
     """Invalid agent configuration; ``problems`` lists ``file: [section] key: message`` lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,10 @@ from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 from collector.contract import Heartbeat, MetricBatch, PeerProbe, Topics, encode
+from collector.problems import Problem, ProblemsError
 from policies.downcheck import DownCheckSettings
-from policies.loader import LineLoader, LineMapping
 from policies.model import parse_duration
+from policies.yaml_lines import LineMapping, load_lines
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +123,8 @@ _DOWNCHECK_KEYS = {
 ALLOWANCE_KINDS = ("restart", "partition_host")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ProblemsError):
     """Problems in a scenario file; ``problems`` holds ``file:line: message`` lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 # -- model ----------------------------------------------------------------------------------
@@ -281,36 +278,26 @@ def _topology(region: str, j: int, weights: tuple[int, ...], racks: int) -> tupl
 # -- YAML with line numbers -----------------------------------------------------------------
 
 
-class _Problem(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line, self.message = line, message
-
-
 def _yaml_load(text: str, origin: str) -> Any:
-    import yaml
-
     try:
-        return yaml.load(text, Loader=LineLoader)  # safe: LineLoader is a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{origin}:{mark.line + 1}" if mark is not None else origin
-        raise ScenarioError([f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+        return load_lines(text)
+    except Problem as problem:
+        raise ScenarioError([problem.at(origin)]) from None
 
 
 def _seconds(value: Any, line: int, key: str, *, positive: bool = False) -> float:
     try:
         seconds = parse_duration(value)
     except (ValueError, TypeError):
-        raise _Problem(line, f"'{key}' must be seconds or a duration like 30s, 2m; got {value!r}") from None
+        raise Problem(line, f"'{key}' must be seconds or a duration like 30s, 2m; got {value!r}") from None
     if positive and seconds <= 0:
-        raise _Problem(line, f"'{key}' must be > 0, got {value!r}")
+        raise Problem(line, f"'{key}' must be > 0, got {value!r}")
     return seconds
 
 
 def _count(value: Any, line: int, key: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _Problem(line, f"'{key}' must be an integer >= {minimum}, got {value!r}")
+        raise Problem(line, f"'{key}' must be an integer >= {minimum}, got {value!r}")
     return value
 
 
@@ -375,7 +362,7 @@ def load_scenario_text(
         if isinstance(region_spec, list):
             names = tuple(str(r) for r in region_spec)
             if not names or len(set(names)) != len(names) or not all(names):
-                raise _Problem(doc.line_of("regions"), "'regions' must be distinct non-empty names")
+                raise Problem(doc.line_of("regions"), "'regions' must be distinct non-empty names")
         else:
             names = tuple(f"r{i + 1}" for i in range(_count(region_spec, doc.line_of("regions"), "regions", 1)))
         host_count = _count(doc.get("hosts", 10) if hosts is None else hosts, doc.line_of("hosts"), "hosts", 1)
@@ -383,13 +370,13 @@ def load_scenario_text(
         duration = duration_s if duration_s is not None else doc.get("duration", 120)
         seed = doc.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise _Problem(doc.line_of("seed"), f"'seed' must be an integer, got {seed!r}")
+            raise Problem(doc.line_of("seed"), f"'seed' must be an integer, got {seed!r}")
         metrics = doc.get("metrics", True)
         if not isinstance(metrics, bool):
-            raise _Problem(doc.line_of("metrics"), f"'metrics' must be true or false, got {metrics!r}")
+            raise Problem(doc.line_of("metrics"), f"'metrics' must be true or false, got {metrics!r}")
         witnesses = _count(doc.get("witnesses", 0), doc.line_of("witnesses"), "witnesses", 0)
         if witnesses and len(names) < 2:
-            raise _Problem(doc.line_of("witnesses"), "witnesses probe peers in other regions: give 2+ regions")
+            raise Problem(doc.line_of("witnesses"), "witnesses probe peers in other regions: give 2+ regions")
         base = replace(
             base,
             regions=names,
@@ -401,7 +388,7 @@ def load_scenario_text(
             downcheck=_downcheck(doc.get("downcheck"), doc.line_of("downcheck")),
         )
         base = _fleet(doc, base, host_count)
-    except _Problem as exc:
+    except Problem as exc:
         problem(exc.line, exc.message)
         raise ScenarioError(problems) from None
     raw_faults = doc.get("faults") or []
@@ -413,7 +400,7 @@ def load_scenario_text(
     for index, raw in enumerate(raw_faults):
         try:
             fault = _fault(raw, index, base, used, doc.line_of("faults"))
-        except _Problem as exc:
+        except Problem as exc:
             problem(exc.line, exc.message)
             continue
         if not fault.group:  # a partition of a whole group picks no host: the group is the point
@@ -430,13 +417,13 @@ def _fleet(doc: LineMapping, sc: Scenario, host_count: int) -> Scenario:
     zones = len(weights)
     racks = _count(doc.get("racks", 0), doc.line_of("racks"), "racks", 0)
     if racks and not zones:
-        raise _Problem(doc.line_of("racks"), "'racks' are per zone: give 'zones' (zones per region) too")
+        raise Problem(doc.line_of("racks"), "'racks' are per zone: give 'zones' (zones per region) too")
     intervals: tuple[float, ...] = ()
     if "intervals" in doc:
         raw = doc["intervals"]
         line = doc.line_of("intervals")
         if not isinstance(raw, list) or not raw:
-            raise _Problem(line, f"'intervals' must be a non-empty list of seconds, like [1, 5], got {raw!r}")
+            raise Problem(line, f"'intervals' must be a non-empty list of seconds, like [1, 5], got {raw!r}")
         intervals = tuple(_seconds(v, line, "intervals", positive=True) for v in raw)
     hosts = make_fleet(
         host_count, sc.regions, zones=weights, racks=racks, interval_s=sc.interval_s, intervals=intervals
@@ -445,7 +432,7 @@ def _fleet(doc: LineMapping, sc: Scenario, host_count: int) -> Scenario:
     smallest = min(h.interval_s for h in hosts)
     bound = (sc.downcheck.late - 1) * smallest
     if jitter > bound:
-        raise _Problem(
+        raise Problem(
             doc.line_of("jitter"),
             f"'jitter' {jitter:g}s must be at most (late - 1) x the smallest interval = {bound:g}s"
             f" (late {sc.downcheck.late:g}, interval {smallest:g}s): beyond it a healthy host's beats come"
@@ -461,7 +448,7 @@ def _zone_weights(value: Any, line: int) -> tuple[int, ...]:
     """``zones: N`` (N equal zones) or ``zones: [3, 2]`` (zones of relative sizes) as weights."""
     if isinstance(value, list):
         if not value or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in value):
-            raise _Problem(
+            raise Problem(
                 line, f"'zones' as a list gives each zone's relative size (integers >= 1, like [3, 2]), got {value!r}"
             )
         return tuple(value)
@@ -472,17 +459,17 @@ def _downcheck(raw: Any, line: int) -> DownCheckSettings:
     if raw is None:
         return DownCheckSettings()
     if not isinstance(raw, LineMapping):
-        raise _Problem(line, f"'downcheck' must be a mapping of {', '.join(_DOWNCHECK_KEYS)}")
+        raise Problem(line, f"'downcheck' must be a mapping of {', '.join(_DOWNCHECK_KEYS)}")
     changes: dict[str, Any] = {}
     for key, value in raw.items():
         attr = _DOWNCHECK_KEYS.get(key)
         if attr is None:
-            raise _Problem(raw.line_of(key), f"unknown downcheck key {key!r} (expected {', '.join(_DOWNCHECK_KEYS)})")
+            raise Problem(raw.line_of(key), f"unknown downcheck key {key!r} (expected {', '.join(_DOWNCHECK_KEYS)})")
         if attr in ("min_region_hosts", "min_group_hosts"):
             changes[attr] = _count(value, raw.line_of(key), key, 2)
         elif attr == "correlate_by":
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                raise _Problem(
+                raise Problem(
                     raw.line_of(key), f"'{key}' must be a list of label names like [region, zone], got {value!r}"
                 )
             changes[attr] = tuple(value)
@@ -490,30 +477,30 @@ def _downcheck(raw: Any, line: int) -> DownCheckSettings:
             changes[attr] = _seconds(value, raw.line_of(key), key)
         else:
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise _Problem(raw.line_of(key), f"'{key}' must be a number, got {value!r}")
+                raise Problem(raw.line_of(key), f"'{key}' must be a number, got {value!r}")
             changes[attr] = float(value)
     settings = replace(DownCheckSettings(), **changes)
     if settings.problems():
-        raise _Problem(line, "; ".join(settings.problems()))
+        raise Problem(line, "; ".join(settings.problems()))
     return settings
 
 
 def _fault(raw: Any, index: int, sc: Scenario, used: set[str], faults_line: int) -> Fault:
     if not isinstance(raw, LineMapping):
-        raise _Problem(faults_line, f"fault #{index + 1} must be a mapping like {{at: 10, crash: [host]}}")
+        raise Problem(faults_line, f"fault #{index + 1} must be a mapping like {{at: 10, crash: [host]}}")
     kinds = [k for k in raw if k in ALL_FAULT_KINDS]
     if len(kinds) != 1:
-        raise _Problem(raw.line, f"a fault names exactly one kind of: {', '.join(ALL_FAULT_KINDS)}")
+        raise Problem(raw.line, f"a fault names exactly one kind of: {', '.join(ALL_FAULT_KINDS)}")
     kind: FaultKind = kinds[0]  # type: ignore[assignment]  # checked against ALL_FAULT_KINDS above
     allowed = {"at", kind} | _FAULT_KEYS[kind]
     for key in raw:
         if key not in allowed:
-            raise _Problem(raw.line_of(key), f"unknown key {key!r} for {kind} (allowed: {', '.join(sorted(allowed))})")
+            raise Problem(raw.line_of(key), f"unknown key {key!r} for {kind} (allowed: {', '.join(sorted(allowed))})")
     if "at" not in raw:
-        raise _Problem(raw.line, f"{kind}: 'at' (seconds from the start) is required")
+        raise Problem(raw.line, f"{kind}: 'at' (seconds from the start) is required")
     at = _seconds(raw["at"], raw.line_of("at"), "at")
     if at >= sc.duration_s:
-        raise _Problem(raw.line_of("at"), f"{kind} at {at:g}s is not within the run's duration {sc.duration_s:g}s")
+        raise Problem(raw.line_of("at"), f"{kind} at {at:g}s is not within the run's duration {sc.duration_s:g}s")
     spec = _FaultSpec(raw, kind, sc, index, used, Fault(kind=kind, at_s=at, line=raw.line))
     return _FAULT_READERS[kind](spec)
 
@@ -541,14 +528,14 @@ class _FaultSpec:
     def num(self, key: str, default: float | None = None, positive: bool = False) -> float:
         if key not in self.raw:
             if default is None:
-                raise _Problem(self.raw.line, f"{self.kind}: '{key}' is required")
+                raise Problem(self.raw.line, f"{self.kind}: '{key}' is required")
             return default
         return _seconds(self.raw[key], self.raw.line_of(key), key, positive=positive)
 
     def flag(self, key: str, default: bool) -> bool:
         value = self.raw.get(key, default)
         if not isinstance(value, bool):
-            raise _Problem(self.raw.line_of(key), f"'{key}' must be true or false, got {value!r}")
+            raise Problem(self.raw.line_of(key), f"'{key}' must be true or false, got {value!r}")
         return value
 
     def hosts(self) -> tuple[str, ...]:
@@ -560,7 +547,7 @@ def _crash(f: _FaultSpec) -> Fault:
     fault = replace(f.base, hosts=f.hosts())
     until = f.num("until", INF)
     if until <= fault.at_s:
-        raise _Problem(f.raw.line_of("until"), f"crash: 'until' ({until:g}) must be after 'at' ({fault.at_s:g})")
+        raise Problem(f.raw.line_of("until"), f"crash: 'until' ({until:g}) must be after 'at' ({fault.at_s:g})")
     return replace(fault, until_s=None if until == INF else until)
 
 
@@ -576,7 +563,7 @@ def _partition(f: _FaultSpec) -> Fault:
         fault = _group_cut(f, str(label), value, spec.line_of(str(label)))
     elif isinstance(spec, list | LineMapping):
         if isinstance(spec, LineMapping) and set(spec) - {"region", "count"}:
-            raise _Problem(
+            raise Problem(
                 f.line, "partition: give a region, a label group like {zone: r1-z2}, host ids or {region: R, count: N}"
             )
         fault = replace(f.base, hosts=f.hosts())
@@ -590,27 +577,27 @@ def _group_cut(f: _FaultSpec, label: str, value: Any, line: int) -> Fault:
     sc, value = f.sc, str(value)
     if label == "region":
         if value not in sc.regions:
-            raise _Problem(line, f"partition: unknown region {value!r} (regions: {', '.join(sc.regions)})")
+            raise Problem(line, f"partition: unknown region {value!r} (regions: {', '.join(sc.regions)})")
         hosts = tuple(h.host_id for h in sc.hosts if h.region == value)
         return replace(f.base, hosts=hosts, region=value, group=f"region={value}")
     known = sorted({h.label(label) for h in sc.hosts} - {""})
     if not known:
         names = ", ".join(["region", *sorted({k for h in sc.hosts for k, _ in h.label_pairs})])
-        raise _Problem(
+        raise Problem(
             line,
             f"partition: no host has a label {label!r} (labels: {names}; zones and racks come from the"
             " top-level 'zones' and 'racks')",
         )
     if value not in known:
         shown = ", ".join(known[:8]) + (f", ... ({len(known)} in all)" if len(known) > 8 else "")
-        raise _Problem(line, f"partition: unknown {label} {value!r} ({label} values: {shown})")
+        raise Problem(line, f"partition: unknown {label} {value!r} ({label} values: {shown})")
     hosts = tuple(h.host_id for h in sc.hosts if h.label(label) == value)
     return replace(f.base, hosts=hosts, group=f"{label}={value}")
 
 
 def _ingest_outage(f: _FaultSpec) -> Fault:
     if f.value is not True:
-        raise _Problem(f.line, "write 'ingest_outage: true' (it cuts every producer)")
+        raise Problem(f.line, "write 'ingest_outage: true' (it cuts every producer)")
     return replace(f.base, for_s=f.num("for", positive=True), spool=f.flag("spool", True))
 
 
@@ -628,7 +615,7 @@ def _flap(f: _FaultSpec) -> Fault:
 def _clock_skew(f: _FaultSpec) -> Fault:
     fault = replace(f.base, hosts=f.hosts())
     if "offset" not in f.raw:
-        raise _Problem(f.raw.line, "clock_skew: 'offset' (seconds, may be negative) is required")
+        raise Problem(f.raw.line, "clock_skew: 'offset' (seconds, may be negative) is required")
     offset = f.raw["offset"]
     if isinstance(offset, bool) or not isinstance(offset, int | float) or not math.isfinite(offset):
         offset = _seconds(offset, f.raw.line_of("offset"), "offset")
@@ -641,7 +628,7 @@ def _slow(f: _FaultSpec) -> Fault:
         if isinstance(spec, LineMapping) and set(spec) == {"region"}:
             spec = spec["region"]
         if str(spec) not in sc.regions:
-            raise _Problem(f.line, f"slow: give hosts or a region, unknown region {spec!r}")
+            raise Problem(f.line, f"slow: give hosts or a region, unknown region {spec!r}")
         hosts = tuple(h.host_id for h in sc.hosts if h.region == str(spec))
         fault = replace(f.base, region=str(spec), hosts=hosts)
     else:
@@ -661,9 +648,9 @@ def _slow(f: _FaultSpec) -> Fault:
     interval = min((h.interval_s for h in sc.hosts if h.host_id in chosen), default=sc.interval_s)
     bound = (sc.downcheck.missed - 1) * interval - sc.jitter_s
     if worst <= 0:
-        raise _Problem(f.raw.line, "slow: give 'delay', 'jitter' and/or 'burst' (seconds)")
+        raise Problem(f.raw.line, "slow: give 'delay', 'jitter' and/or 'burst' (seconds)")
     if worst >= bound:
-        raise _Problem(
+        raise Problem(
             f.raw.line,
             f"slow: delay + jitter + burst = {worst:g}s must stay below (missed - 1) x interval"
             f"{' - jitter' if sc.jitter_s else ''} = {bound:g}s, else the hosts really go silent",
@@ -691,20 +678,20 @@ def _select(spec: Any, line: int, kind: str, index: int, sc: Scenario, used: set
         ids = tuple(str(s) for s in spec)
         unknown = [h for h in ids if h not in known]
         if unknown:
-            raise _Problem(line, f"{kind}: unknown host(s) {', '.join(unknown)} (ids look like {sc.hosts[0].host_id})")
+            raise Problem(line, f"{kind}: unknown host(s) {', '.join(unknown)} (ids look like {sc.hosts[0].host_id})")
         if not ids:
-            raise _Problem(line, f"{kind}: no hosts given")
+            raise Problem(line, f"{kind}: no hosts given")
         return ids
     if not isinstance(spec, LineMapping) or set(spec) - {"region", "count"}:
-        raise _Problem(line, f"{kind}: hosts are a list of ids, an id, or {{region: R, count: N}}")
+        raise Problem(line, f"{kind}: hosts are a list of ids, an id, or {{region: R, count: N}}")
     region = spec.get("region")
     if region is not None and str(region) not in sc.regions:
-        raise _Problem(spec.line_of("region"), f"{kind}: unknown region {region!r} (regions: {', '.join(sc.regions)})")
+        raise Problem(spec.line_of("region"), f"{kind}: unknown region {region!r} (regions: {', '.join(sc.regions)})")
     count = _count(spec.get("count", 1), spec.line_of("count"), "count", 1)
     pool = [h.host_id for h in sc.hosts if (region is None or h.region == str(region)) and h.host_id not in used]
     if len(pool) < count:
         where = f"region {region}" if region is not None else "the fleet"
-        raise _Problem(line, f"{kind}: wants {count} host(s) but {where} has {len(pool)} not used by earlier faults")
+        raise Problem(line, f"{kind}: wants {count} host(s) but {where} has {len(pool)} not used by earlier faults")
     return tuple(sorted(random.Random(f"{sc.seed}:{index}").sample(pool, count)))
 
 

@@ -25,8 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from collector.problems import Problem, ProblemsError
 from policies import cron
 from policies.downcheck import DownCheckSettings
 from policies.model import (
@@ -48,6 +47,7 @@ from policies.model import (
     parse_duration,
 )
 from policies.samples import LOG_COUNT, PROC_AGE, PROC_COUNT, PROC_CPU, PROC_RSS
+from policies.yaml_lines import LineMapping, load_lines
 
 _WHEN = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][\w.]*(?::\S+)?)\s*(?P<op>[<>])\s*(?P<threshold>\S+)"
@@ -66,46 +66,8 @@ _FILE_KEYS = {"rules", "maintenance", "inhibit", "downcheck"}
 DEFAULT_PROCESS_WINDOW_S = 60.0
 
 
-class PolicyError(ValueError):
+class PolicyError(ProblemsError):
     """One or more problems in policy files; ``problems`` holds ``file:line: message`` lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-class LineMapping(dict[str, Any]):
-    """A YAML mapping that remembers its line (1-based) and each key's line."""
-
-    line: int
-    key_lines: dict[str, int]
-
-    def line_of(self, key: str) -> int:
-        return self.key_lines.get(key, self.line)
-
-
-class LineLoader(yaml.SafeLoader):
-    """A safe loader whose mappings are :class:`LineMapping` (for ``file:line`` errors)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        mapping = LineMapping(super().construct_mapping(node, deep=deep))  # type: ignore[arg-type]
-        mapping.line = node.start_mark.line + 1
-        mapping.key_lines = {
-            str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)
-        }
-        return mapping
-
-
-LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    lambda loader, node: loader.construct_mapping(node, deep=True),  # type: ignore[arg-type]
-)
-
-
-class _Problem(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line, self.message = line, message
 
 
 # --- entry points --------------------------------------------------------------------------
@@ -181,12 +143,9 @@ def load_policy_path(path: str | Path) -> PolicySet:
 
 def _load_document(text: str, origin: str, parts: dict[str, list[Any]]) -> list[str]:
     try:
-        doc = yaml.load(text, Loader=LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{origin}:{mark.line + 1}" if mark is not None else origin
-        reason = getattr(exc, "problem", None) or str(exc)
-        return [f"{where}: invalid YAML: {reason}"]
+        doc = load_lines(text)
+    except Problem as problem:
+        return [problem.at(origin)]
     if doc is None:
         return []
     if not isinstance(doc, LineMapping) or set(map(str, doc)) - _FILE_KEYS:
@@ -215,8 +174,8 @@ def _load_document(text: str, origin: str, parts: dict[str, list[Any]]) -> list[
                 for item in build(raw, origin):
                     kind = section if section != "rules" else _kind_of_built(item)
                     parts[kind].append(item)
-            except _Problem as exc:
-                problems.append(f"{origin}:{exc.line}: {exc.message}")
+            except Problem as exc:
+                problems.append(exc.at(origin))
     return problems
 
 
@@ -244,7 +203,7 @@ def _duplicates(items: list[Any], what: str) -> list[str]:
 def _rule(raw: LineMapping, origin: str) -> list[Any]:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise _Problem(raw.line_of("name"), "every rule needs a 'name' of letters, digits, '_', '.', '-'")
+        raise Problem(raw.line_of("name"), "every rule needs a 'name' of letters, digits, '_', '.', '-'")
     if "schedule" in raw:
         kind = "schedule"
     elif "group" in raw:
@@ -256,12 +215,12 @@ def _rule(raw: LineMapping, origin: str) -> list[Any]:
     elif "when" in raw or "metric" in raw:
         kind = "metric"
     else:
-        raise _Problem(
+        raise Problem(
             raw.line, f"rule {name!r}: say what it watches: 'when'/'metric', 'process', 'schedule', 'log' or 'group'"
         )
     unknown = sorted(set(map(str, raw)) - _KEYS[kind])
     if unknown:
-        raise _Problem(
+        raise Problem(
             raw.line_of(unknown[0]),
             f"rule {name!r}: unknown key {unknown[0]!r} for a {kind} rule (allowed: {', '.join(sorted(_KEYS[kind]))})",
         )
@@ -282,9 +241,9 @@ class _Ctx:
     def __init__(self, raw: LineMapping, name: str, source: str, what: str = "rule") -> None:
         self.raw, self.name, self.source, self.what = raw, name, source, what
 
-    def fail(self, key: str, message: str, node: Any = None) -> _Problem:
+    def fail(self, key: str, message: str, node: Any = None) -> Problem:
         line = node.line if isinstance(node, LineMapping) else self.raw.line_of(key)
-        return _Problem(line, f"{self.what} {self.name!r}: {message}")
+        return Problem(line, f"{self.what} {self.name!r}: {message}")
 
     def duration(self, key: str, default: float = 0.0) -> float:
         if key not in self.raw:
@@ -734,7 +693,7 @@ def _selector(node: Any, ctx: _Ctx, key: str) -> Selector:
 def _named(raw: LineMapping, origin: str, what: str) -> _Ctx:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise _Problem(raw.line_of("name"), f"every {what} needs a 'name' of letters, digits, '_', '.', '-'")
+        raise Problem(raw.line_of("name"), f"every {what} needs a 'name' of letters, digits, '_', '.', '-'")
     return _Ctx(raw, name, f"{origin}:{raw.line}", what)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from collector.kafka_io import ensure_all_topics, wait_for_broker
 from fleetpulse.kafka_local import LocalKafka, default_home
+from fleetpulse.ports import free_port_pair
 
 PARTITIONS = 2
 
@@ -33,23 +33,6 @@ def _docker_engine_answers() -> bool:
         return True
     except Exception:
         return False
-
-
-def _free_port_pair() -> int:
-    """A port p such that p and p+1 (the controller) are both free."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 65535:
-            continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return int(port)
-    raise RuntimeError("no free port pair found")
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +48,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     kafka = LocalKafka(
         tmp_path_factory.mktemp("kafka-home"),
-        port=_free_port_pair(),
+        port=free_port_pair(),
         jar_cache=default_home() / "kafka",
     )
     kafka.start(timeout_s=180)
@@ -78,7 +61,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _docker_kafka() -> Iterator[str]:
     from testcontainers.core.container import DockerContainer  # type: ignore[import-untyped]
 
-    port = _free_port_pair()
+    port = free_port_pair()
     container = (
         DockerContainer("apache/kafka:4.1.1")
         .with_bind_ports(9092, port)

@@ -15,7 +15,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from collector.contract import Heartbeat, MetricBatch, Topics, decode
 from collector.kafka_io import ensure_all_topics
 from fleetpulse.kafka_local import LocalKafka, default_home
-from tests.integration.conftest import PARTITIONS, _free_port_pair
+from fleetpulse.ports import free_port_pair
+from tests.integration.conftest import PARTITIONS
 from tests.integration.helpers import WAIT_S, Proc
 
 pytestmark = pytest.mark.integration
@@ -58,7 +59,7 @@ def _read_host(bootstrap: str, topics: Topics, host: str) -> tuple[list[Heartbea
 
 
 def test_a_broker_outage_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
-    kafka = LocalKafka(tmp_path / "kafka-home", port=_free_port_pair(), jar_cache=default_home() / "kafka")
+    kafka = LocalKafka(tmp_path / "kafka-home", port=free_port_pair(), jar_cache=default_home() / "kafka")
     kafka.start(timeout_s=180)
     topics = Topics(f"outage_{uuid.uuid4().hex[:8]}")
     host = f"spooling-{uuid.uuid4().hex[:6]}"

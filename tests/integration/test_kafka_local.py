@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from fleetpulse.kafka_local import LocalKafka, default_home
-from tests.integration.conftest import _free_port_pair
+from fleetpulse.ports import free_port_pair
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")), reason="a broker is given; none is started")
 def test_start_is_idempotent_and_stop_ends_the_broker(tmp_path: Path) -> None:
-    kafka = LocalKafka(tmp_path, port=_free_port_pair(), jar_cache=default_home() / "kafka")
+    kafka = LocalKafka(tmp_path, port=free_port_pair(), jar_cache=default_home() / "kafka")
     try:
         assert kafka.start(timeout_s=180) is True
         pid = kafka.pid()
