@@ -823,16 +823,21 @@ class Correlator:
             ),
         )
         absorbed: dict[str, set[str]] = {}
+        claimed: dict[str, frozenset[str]] = {}  # chosen group -> the hosts it explains
         for key in ranked:
             # A group is its own cause only if the hosts no broader choice explains still cut it
             # off: a zone inside a cut region, plus one host that stopped on its own, is not.
             # That host stopped with the zone, though: the region's alert holds it too.
+            # A narrower group's alert raised before a broader cut began does not take hosts
+            # from it: a zone still cut off when its whole region is cut later (see _earlier_cause).
             quorum = self._quorum(key)
             need = quorum.need("", cut[key].gone) if quorum is not None else 2
             rest = cut[key].hosts - explained
+            held = [claimed[k] for k in chosen if not self._earlier_cause(k, key, cut, open_groups)]
+            rest -= frozenset().union(*held)
             if key in open_groups or len(rest) >= need:
                 chosen.append(key)
-                explained |= cut[key].hosts
+                claimed[key] = cut[key].hosts
                 continue
             inside = (k for k in chosen if cut[k].hosts & cut[key].hosts and self.groups[key] <= self.groups[k])
             owner = next(inside, "")
@@ -857,6 +862,16 @@ class Correlator:
                 notices.append(self._fire(self._blanket_notice(key, cut[key], now)))
         self._cover(cut)
         return notices
+
+    def _earlier_cause(self, inner: str, key: str, cut: Mapping[str, Clique], open_groups: Mapping[str, str]) -> bool:
+        """``inner``'s open alert names an earlier cause than ``key``'s cut: ``inner`` lies
+        inside ``key`` and was raised before ``key``'s hosts stopped together. Its hosts that
+        stopped with ``key`` then are ``key``'s too (two cuts, two alerts); one raised for the
+        same silence (at one instant with ``key``'s) keeps them, or one cut would be two alerts."""
+        fp = open_groups.get(inner)
+        if fp is None or not self.groups[inner] < self.groups[key]:
+            return False
+        return cut[key].point > self.open[fp].at
 
     def _cover(self, cut: Mapping[str, Clique]) -> None:
         """Which open blanket explains each host now: the ingest outage its fleet's silence,

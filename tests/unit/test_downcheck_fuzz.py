@@ -2465,6 +2465,59 @@ jitter: 0.99
 zones: 2
 racks: 3
 """,
+    "zone-alert-open-then-its-region-cut": """
+name: fuzz
+seed: 7301
+hosts: 27
+regions: 2
+interval: 2
+duration: 56
+metrics: false
+downcheck:
+  missed: 5.0
+  late: 2.5
+  grace: 0
+  region_share: 0.4
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- spool: true
+  at: 15
+  partition:
+  - r2-h006
+  - r1-h014
+  - r2-h007
+  - r1-h009
+  - r1-h012
+  - r2-h004
+  for: 14.9
+- spool: false
+  at: 2
+  partition:
+  - r1-h004
+  - r2-h009
+  for: 3.0
+- partition:
+  - r2-h013
+  - r2-h009
+  - r2-h007
+  - r2-h005
+  - r2-h001
+  - r2-h004
+  - r1-h005
+  - r1-h004
+  at: 27
+  spool: false
+  for: 17.0
+intervals:
+- 2
+- 2
+jitter: 1.5
+zones: 3
+racks: 2
+""",
 }
 
 
