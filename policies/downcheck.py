@@ -945,7 +945,8 @@ class Correlator:
             by_region[self.hosts[host_id].region] = by_region.get(self.hosts[host_id].region, 0) + 1
         quorum = self._quorum(FLEET)
         out = [r for r in regions if quorum is not None and by_region.get(r, 0) >= quorum.need(r)]
-        if len(regions) >= 2 and len(fleet.hosts) >= 2 and fleet.quorate:
+        in_force = fleet.quorate and self._still_out(fleet)
+        if len(regions) >= 2 and len(fleet.hosts) >= 2 and in_force:
             self._last_cut[FLEET] = fleet  # a short outage healing releases the hosts it stopped
             settling = self._settling.pop(INGEST, None)  # cut off again while it settled: in force again
             # The hosts it waited for stay held: still silent from its first cut, they are not
@@ -986,6 +987,32 @@ class Correlator:
             )
             return [self._resolve(INGEST, now, reason)]
         return []
+
+    def _still_out(self, fleet: Clique) -> bool:
+        """The open outage's silence still holds most regions as they are now: in each,
+        ``region_share`` of its hosts other than those silent on their own (and newcomers
+        since its instant). Its instant's
+        quorum alone is not enough: hosts that died together and stay dead keep that instant
+        quorate for ever while every other host reports again (their pipeline is fine: they
+        are released and judged, or a region still cut names them)."""
+        quorum = self._quorum(FLEET)
+        if quorum is None:
+            return False
+        silent: dict[str, int] = {}
+        for host_id in fleet.hosts:
+            region = self.hosts[host_id].region
+            silent[region] = silent.get(region, 0) + 1
+        newcomers: dict[str, int] = {}  # joined after its instant: they do not dilute it (see _joined)
+        for host_id, at in self._joined.get(FLEET, {}).items():
+            if at > fleet.point:
+                region = self.hosts[host_id].region
+                newcomers[region] = newcomers.get(region, 0) + 1
+        out = 0
+        for region, count in silent.items():
+            others_silent = self.stale.get(region, 0) - count  # stopped on their own (or later)
+            size = len(self.regions.get(region, ())) - max(0, others_silent) - newcomers.get(region, 0)
+            out += count >= max(1, math.ceil(self._cfg(region=region).region_share * size - 1e-9))
+        return out >= quorum.parts
 
     def _lift(self, fp: str, key: str, now: float, found: Clique | None, since: float | None = None) -> Notice:
         """A blanket's group no longer stopped together: resolve it and release the hosts it

@@ -173,6 +173,27 @@ def test_a_host_back_before_an_instant_no_longer_lowers_the_quorum_there(back_at
     assert not quorate or found.hosts == {"b", "c"}  # the quorum's instant holds both
 
 
+def test_an_ingest_outage_ends_when_most_regions_report_again_though_its_instant_stays_quorate() -> None:
+    # 6 hosts per region cut off (on their own: their own share is too small), then 8 more
+    # per region die at once: 8 of the 14 still reporting, an outage's shape. The 6 come back;
+    # the 8 stay dead. Every other host reports: the outage is over, not open for good.
+    fleet = _fleet()
+    early = [f"{r}-{i:02d}" for r in ("eu", "us", "ap") for i in range(6)]
+    dead = [f"{r}-{i:02d}" for r in ("eu", "us", "ap") for i in range(6, 14)]
+    fleet.cut.update(early)
+    fleet.drop_held.update(early)
+    fleet.run(20)
+    fleet.dead.update(dead)
+    fleet.run(40)
+    assert [n.kind for n in fleet.fired("ingest_outage")] == ["ingest_outage"]
+    fleet.cut.clear()
+    fleet.run(60)
+    assert "ingest_outage:fleet" not in fleet.correlator.open
+    paged = {n.host_id for n in fleet.fired("host_down")}
+    held = {h for h in dead if fleet.correlator.hosts[h].status == "unreachable"}
+    assert set(dead) <= paged | held  # each dead host paged, or named by its region's open alert
+
+
 def test_a_partition_without_replay_reconciles_as_lost_beats_not_downs() -> None:
     fleet = _fleet()
     fleet.cut.update(fleet.region("ap"))
