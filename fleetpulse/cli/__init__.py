@@ -876,7 +876,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         sys.stderr.write(f"fleetpulse {args.command}: {exc}\n")
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
