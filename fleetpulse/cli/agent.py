@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fleetpulse.cli.common import Subparsers, add_common_options, home_dir, run_until_signal, topic_prefix_override
+from fleetpulse.cli.common import Subparsers, add_common_options, home_dir, kafka_overrides, run_until_signal
 
 if TYPE_CHECKING:
     from collector.config import AgentConfig
@@ -92,7 +92,7 @@ def agent_config(args: argparse.Namespace) -> tuple[AgentConfig, Path]:
     """The config file (if any) with command-line flags applied on top; and the state dir."""
     import dataclasses
 
-    from collector.config import KafkaSettings, load_agent_config
+    from collector.config import load_agent_config
 
     config = load_agent_config(args.config)
     changes: dict[str, object] = {}
@@ -101,12 +101,7 @@ def agent_config(args: argparse.Namespace) -> tuple[AgentConfig, Path]:
             changes[key] = getattr(args, flag)
     if args.label:
         changes["labels"] = {**config.labels, **labels(args.label)}
-    kafka: KafkaSettings = config.kafka
-    if args.bootstrap:
-        kafka = dataclasses.replace(kafka, bootstrap_servers=args.bootstrap)
-    prefix = topic_prefix_override(args)
-    if prefix:
-        kafka = dataclasses.replace(kafka, topic_prefix=prefix)
+    kafka = dataclasses.replace(config.kafka, **kafka_overrides(args))
     config = dataclasses.replace(config, kafka=kafka, **changes)  # type: ignore[arg-type]
     if args.interval is not None and not args.interval > 0:
         raise ValueError(f"--interval must be > 0, got {args.interval}")

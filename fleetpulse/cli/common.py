@@ -75,14 +75,28 @@ def home_dir(args: argparse.Namespace) -> Path:
     return Path(args.home).resolve() if args.home else default_home()
 
 
-def topic_prefix_override(args: argparse.Namespace) -> str | None:
-    """``--topic-prefix``, else ``$FLEETPULSE_TOPIC_PREFIX``; None when neither is given."""
-    return args.topic_prefix or os.environ.get("FLEETPULSE_TOPIC_PREFIX") or None
-
-
 def topic_prefix(args: argparse.Namespace) -> str:
     """``--topic-prefix``, else ``$FLEETPULSE_TOPIC_PREFIX``, else the default prefix."""
-    return topic_prefix_override(args) or DEFAULT_TOPIC_PREFIX
+    return _given_topic_prefix(args) or DEFAULT_TOPIC_PREFIX
+
+
+def kafka_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The broker options given, as ``collector.config.KafkaSettings`` fields: what the agent lays over its file.
+
+    Only what the command line says, and ``$FLEETPULSE_TOPIC_PREFIX``: the agent's config
+    loader already reads ``$KAFKA_BOOTSTRAP_SERVERS`` (and its ``FLEETPULSE_KAFKA_*`` variables).
+    """
+    overrides: dict[str, Any] = {}
+    if args.bootstrap:
+        overrides["bootstrap_servers"] = args.bootstrap
+    prefix = _given_topic_prefix(args)
+    if prefix:
+        overrides["topic_prefix"] = prefix
+    return overrides
+
+
+def _given_topic_prefix(args: argparse.Namespace) -> str | None:
+    return args.topic_prefix or os.environ.get("FLEETPULSE_TOPIC_PREFIX") or None
 
 
 @dataclass(frozen=True)
