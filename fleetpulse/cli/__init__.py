@@ -1,9 +1,11 @@
 """``fleetpulse``: one command line for the agent, workers, sink, queries and local infrastructure.
 
 Each subcommand is a module of this package with ``add_parser(subparsers)`` and the function(s)
-its parser runs; the options they share (``--home``, the broker's, ClickHouse's) are declared
-once, in :mod:`fleetpulse.cli.common`. Heavy dependencies (Faust, ClickHouse) are imported inside
-the subcommands that need them, so an agent-only install runs ``fleetpulse agent`` without them.
+its parser runs (``set_defaults(func=...)``: ``run``, or one ``run_<action>`` per action); the
+options they share (``--home``, the broker's, ClickHouse's) are declared once, in
+:mod:`fleetpulse.cli.common`. A new subcommand is a new module listed in :data:`SUBCOMMANDS`.
+Heavy dependencies (Faust, ClickHouse) are imported inside the functions that need them, so an
+agent-only install runs ``fleetpulse agent`` without them.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """What the subcommands share: the options every one of them declares the same way, and running until a signal.
 
 The broker options (``--bootstrap``, ``--topic-prefix``) are declared only here, in
-:func:`add_kafka_options`, and read back only through :func:`kafka_target`: a new connection
-setting (TLS, SASL) joins both and every subcommand that talks to Kafka has it.
+:func:`add_kafka_options`, and read back only through :func:`kafka_target` (a process that
+talks to Kafka) or :func:`kafka_overrides` (the agent, over its config file): a new connection
+setting (TLS, SASL) joins those three and every subcommand that talks to Kafka has it.
 """
 
 from __future__ import annotations
