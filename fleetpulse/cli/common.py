@@ -1,0 +1,126 @@
+"""What the subcommands share: the options every one of them declares the same way, and running until a signal.
+
+The broker options (``--bootstrap``, ``--topic-prefix``) are declared only here, in
+:func:`add_kafka_options`, and read back only through :func:`kafka_target` (a process that
+talks to Kafka) or :func:`kafka_overrides` (the agent, over its config file): a new connection
+setting (TLS, SASL) joins those three and every subcommand that talks to Kafka has it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from collector.contract import DEFAULT_TOPIC_PREFIX, Topics
+from collector.kafka_io import bootstrap_servers
+
+T = TypeVar("T")
+
+
+class Subparsers(Protocol):
+    """What ``parser.add_subparsers()`` returns (argparse has no public name for it): each module adds its parsers."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
+
+
+def add_home_option(parser: argparse.ArgumentParser) -> None:
+    """``--home``: the data directory (local Kafka, worker state, embedded ClickHouse)."""
+    parser.add_argument("--home", help="data directory (default $FLEETPULSE_HOME or ./.fleetpulse)")
+
+
+def add_topic_prefix_option(parser: argparse.ArgumentParser) -> None:
+    """``--topic-prefix``: read back with :func:`topic_prefix`."""
+    parser.add_argument(
+        "--topic-prefix",
+        help=f"topic name prefix (default $FLEETPULSE_TOPIC_PREFIX or {DEFAULT_TOPIC_PREFIX})",
+    )
+
+
+def add_kafka_options(parser: argparse.ArgumentParser) -> None:
+    """How a subcommand reaches the broker and names its topics; read back with :func:`kafka_target`."""
+    parser.add_argument(
+        "--bootstrap",
+        help="Kafka bootstrap servers (default $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)",
+    )
+    add_topic_prefix_option(parser)
+
+
+def add_clickhouse_options(parser: argparse.ArgumentParser) -> None:
+    """The ClickHouse target and database of the sink and of queries."""
+    parser.add_argument(
+        "--clickhouse-url",
+        help="chdb:///path or http://user:pw@host:8123 (default $CLICKHOUSE_URL or embedded chDB under --home)",
+    )
+    parser.add_argument("--database", default="fleetpulse", help="ClickHouse database (default %(default)s)")
+
+
+def add_common_options(parser: argparse.ArgumentParser, kafka: bool = True, clickhouse: bool = False) -> None:
+    """``--home``, then the broker options (unless ``kafka=False``), then ClickHouse's (with ``clickhouse=True``)."""
+    add_home_option(parser)
+    if kafka:
+        add_kafka_options(parser)
+    if clickhouse:
+        add_clickhouse_options(parser)
+
+
+def home_dir(args: argparse.Namespace) -> Path:
+    """``--home``, else ``$FLEETPULSE_HOME``, else ``./.fleetpulse``."""
+    from fleetpulse.kafka_local import default_home
+
+    return Path(args.home).resolve() if args.home else default_home()
+
+
+def topic_prefix(args: argparse.Namespace) -> str:
+    """``--topic-prefix``, else ``$FLEETPULSE_TOPIC_PREFIX``, else the default prefix."""
+    return _given_topic_prefix(args) or DEFAULT_TOPIC_PREFIX
+
+
+def kafka_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The broker options given, as ``collector.config.KafkaSettings`` fields: what the agent lays over its file.
+
+    Only what the command line says, and ``$FLEETPULSE_TOPIC_PREFIX``: the agent's config
+    loader already reads ``$KAFKA_BOOTSTRAP_SERVERS`` (and its ``FLEETPULSE_KAFKA_*`` variables).
+    """
+    overrides: dict[str, Any] = {}
+    if args.bootstrap:
+        overrides["bootstrap_servers"] = args.bootstrap
+    prefix = _given_topic_prefix(args)
+    if prefix:
+        overrides["topic_prefix"] = prefix
+    return overrides
+
+
+def _given_topic_prefix(args: argparse.Namespace) -> str | None:
+    return args.topic_prefix or os.environ.get("FLEETPULSE_TOPIC_PREFIX") or None
+
+
+@dataclass(frozen=True)
+class KafkaTarget:
+    """The broker a subcommand talks to and the names of the pipeline's topics on it."""
+
+    bootstrap: str
+    topics: Topics
+
+
+def kafka_target(args: argparse.Namespace) -> KafkaTarget:
+    """The broker options of :func:`add_kafka_options`, with the environment's defaults applied."""
+    return KafkaTarget(bootstrap=bootstrap_servers(args.bootstrap), topics=Topics(topic_prefix(args)))
+
+
+def run_until_signal(coro_factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run an ``async def f(stop)`` until it returns; SIGINT/SIGTERM set ``stop``. Returns what it returned."""
+
+    async def main() -> T:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await coro_factory(stop)
+
+    return asyncio.run(main())
