@@ -22,8 +22,8 @@ from collector.contract import DEFAULT_TOPIC_PREFIX, Topics
 if TYPE_CHECKING:
     from collector.config import AgentConfig
     from collector.contract import Alert
-    from fleetpulse.score import Report
-    from fleetpulse.simulate import Scenario
+    from fleetpulse.sim.scenario import Scenario
+    from fleetpulse.sim.score import Report
     from policies.model import PolicySet
 from collector.kafka_io import bootstrap_servers, partitions_from_env
 
@@ -479,8 +479,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
     from fleetpulse.alerts import read_alerts
-    from fleetpulse.score import score
-    from fleetpulse.simulate import ScenarioError, Truth, describe, load_scenario, run_simulation
+    from fleetpulse.sim.runner import run_simulation
+    from fleetpulse.sim.scenario import ScenarioError, describe, load_scenario
+    from fleetpulse.sim.score import score
+    from fleetpulse.sim.truth import Truth
 
     try:
         scenario = load_scenario(
@@ -532,7 +534,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _simulate_offline(scenario: Scenario) -> int:
     """Play ``scenario`` through the pure down-check logic on a simulated clock and judge it."""
-    from fleetpulse.sim_check import notice_lines, play, violations
+    from fleetpulse.sim.judge import notice_lines, play, violations
 
     played = play(scenario)
     print("\n".join(notice_lines(played.notices)) or "no alerts")
@@ -547,8 +549,8 @@ def _simulate_offline(scenario: Scenario) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from collector.contract import Alert, DecodeError, decode_as
-    from fleetpulse.score import score
-    from fleetpulse.simulate import load_truth
+    from fleetpulse.sim.score import score
+    from fleetpulse.sim.truth import load_truth
 
     try:
         truth = load_truth(args.truth)

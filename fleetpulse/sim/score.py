@@ -1,6 +1,6 @@
 """Score the down-checker's alerts of one simulated run against the run's ground truth.
 
-:func:`score` is pure: a :class:`~fleetpulse.simulate.Truth` (what really happened) and the
+:func:`score` is pure: a :class:`~fleetpulse.sim.truth.Truth` (what really happened) and the
 alerts read from the alert topic go in, a :class:`Report` comes out. Reading Kafka is the
 caller's job (``fleetpulse score``, ``fleetpulse simulate --score``).
 
@@ -75,7 +75,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from collector.contract import Alert
-from fleetpulse.simulate import ALLOWANCE_KINDS, Down, Expectation, Truth
+from fleetpulse.sim.truth import ALLOWANCE_KINDS, Down, Expectation, Truth
 from policies.downcheck import NOTICE_KINDS
 
 # How much later than the silence timeout a detection may come before ``latency_ok`` is false.

@@ -1,6 +1,6 @@
 """The down-checker's promise as invariants, checked on a simulated scenario without a broker.
 
-:func:`play` runs a scenario's :class:`~fleetpulse.simulate.Timeline` through the pure logic
+:func:`play` runs a scenario's :class:`~fleetpulse.sim.timeline.Timeline` through the pure logic
 (:class:`~policies.downcheck.HostWatch` per host, one :class:`~policies.downcheck.Correlator`)
 on an injected clock that ticks like a worker; :func:`violations` judges the alerts against
 what really happened. The generated-scenario tests drive both with thousands of random
@@ -39,7 +39,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from collector.contract import Heartbeat, PeerProbe
-from fleetpulse.simulate import Scenario, Timeline
+from fleetpulse.sim.scenario import Scenario
+from fleetpulse.sim.timeline import Timeline
 from policies.downcheck import BLANKET_KINDS, Correlator, HostWatch, Notice, group_keys
 
 START = 1_000_000.0  # the played clock's origin (seconds since the scenario's start are added)
@@ -486,7 +487,7 @@ class Judge:
         still cut off: a second group's alert after the first resolved is allowed, the same
         group's again is not (a long cut raises one), nor two open at once.
         """
-        from fleetpulse.simulate import Fault
+        from fleetpulse.sim.faults import Fault
 
         assert isinstance(f, Fault)
         split = f.kind in ("crash", "reboot", "restart", "flap") or (f.kind == "partition" and not f.group)
@@ -501,13 +502,13 @@ class Judge:
         return a.at < self._resolved_at(b) and b.at < self._resolved_at(a)
 
     def _cut_hosts(self, f: object) -> set[str]:
-        from fleetpulse.simulate import Fault
+        from fleetpulse.sim.faults import Fault
 
         assert isinstance(f, Fault)
         return set(self.region_of) if f.kind == "ingest_outage" else set(f.hosts)
 
     def _fault_end(self, f: object) -> float:
-        from fleetpulse.simulate import Fault
+        from fleetpulse.sim.faults import Fault
 
         assert isinstance(f, Fault)
         return f.end_s(self.p.scenario.duration_s)
