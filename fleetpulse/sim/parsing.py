@@ -1,4 +1,6 @@
-"""Parsing helpers the scenario loader and every fault kind share."""
+"""Parsing helpers the scenario loader and every fault kind share: durations, counts, flags and
+host selections, each raising :class:`~collector.problems.Problem` (line and message) with
+the same wording wherever it is used."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ INF = math.inf
 
 
 def parse_seconds(value: Any, line: int, key: str, *, positive: bool = False) -> float:
+    """``value`` (seconds or a duration like ``90s``, ``2m``) in seconds, for key ``key``."""
     try:
         seconds = parse_duration(value)
     except (ValueError, TypeError):
@@ -27,13 +30,22 @@ def parse_seconds(value: Any, line: int, key: str, *, positive: bool = False) ->
 
 
 def parse_count(value: Any, line: int, key: str, minimum: int) -> int:
+    """``value`` as an integer of at least ``minimum`` (booleans are not integers here)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise Problem(line, f"'{key}' must be an integer >= {minimum}, got {value!r}")
     return value
 
 
+def parse_flag(value: Any, line: int, key: str) -> bool:
+    """``value`` as ``true`` or ``false``."""
+    if not isinstance(value, bool):
+        raise Problem(line, f"'{key}' must be true or false, got {value!r}")
+    return value
+
 
 def select_hosts(spec: Any, line: int, kind: str, index: int, sc: Scenario, used: set[str]) -> tuple[str, ...]:
+    """The hosts a fault's ``spec`` names: an id, a list of ids, or ``{region, count}`` (a
+    seeded pick, per fault ``index``, of hosts not ``used`` by an earlier fault)."""
     known = {h.host_id for h in sc.hosts}
     if isinstance(spec, str):
         spec = [spec]

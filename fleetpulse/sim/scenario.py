@@ -41,7 +41,7 @@ selection made explicit.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -49,7 +49,7 @@ from typing import Any
 
 from collector.problems import Problem, ProblemsError
 from fleetpulse.sim.faults import Fault, dump_fault, read_fault
-from fleetpulse.sim.parsing import parse_count, parse_seconds
+from fleetpulse.sim.parsing import parse_count, parse_flag, parse_seconds
 from policies.downcheck import DownCheckSettings
 from policies.yaml_lines import LineMapping, load_lines
 
@@ -158,6 +158,15 @@ class Scenario:
         """The hosts of a ``label=value`` group (``region=r2``, ``zone=r1-z2``), in fleet order."""
         label, _, value = group.partition("=")
         return [h for h in self.hosts if h.label(label) == value]
+
+    def group_host_ids(self, group: str) -> tuple[str, ...]:
+        """The ids of :meth:`group_hosts`."""
+        return tuple(h.host_id for h in self.group_hosts(group))
+
+    def group_keys(self, host: SimHost) -> list[str]:
+        """The ``label=value`` groups of ``host`` the down-checker correlates by."""
+        labels = getattr(self.downcheck, "correlate_by", ("region", "zone", "rack"))
+        return [f"{label}={value}" for label in labels if (value := host.label(label))]
 
 
 def make_fleet(
@@ -275,39 +284,57 @@ def load_scenario_text(
             problem(doc.line_of(key), f"unknown key {key!r} (expected one of {', '.join(sorted(_TOP_KEYS))})")
     base = Scenario(name=str(doc.get("name") or Path(origin).stem), origin=origin, hosts=(), regions=())
     try:
-        region_spec = doc.get("regions", 1) if regions is None else regions
-        if isinstance(region_spec, list):
-            names = tuple(str(r) for r in region_spec)
-            if not names or len(set(names)) != len(names) or not all(names):
-                raise Problem(doc.line_of("regions"), "'regions' must be distinct non-empty names")
-        else:
-            names = tuple(f"r{i + 1}" for i in range(parse_count(region_spec, doc.line_of("regions"), "regions", 1)))
-        host_count = parse_count(doc.get("hosts", 10) if hosts is None else hosts, doc.line_of("hosts"), "hosts", 1)
-        interval = interval_s if interval_s is not None else doc.get("interval", 5)
-        duration = duration_s if duration_s is not None else doc.get("duration", 120)
-        seed = doc.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise Problem(doc.line_of("seed"), f"'seed' must be an integer, got {seed!r}")
-        metrics = doc.get("metrics", True)
-        if not isinstance(metrics, bool):
-            raise Problem(doc.line_of("metrics"), f"'metrics' must be true or false, got {metrics!r}")
-        witnesses = parse_count(doc.get("witnesses", 0), doc.line_of("witnesses"), "witnesses", 0)
-        if witnesses and len(names) < 2:
-            raise Problem(doc.line_of("witnesses"), "witnesses probe peers in other regions: give 2+ regions")
-        base = replace(
-            base,
-            regions=names,
-            interval_s=parse_seconds(interval, doc.line_of("interval"), "interval", positive=True),
-            duration_s=parse_seconds(duration, doc.line_of("duration"), "duration", positive=True),
-            metrics=metrics,
-            witnesses=witnesses,
-            seed=seed,
-            downcheck=_downcheck(doc.get("downcheck"), doc.line_of("downcheck")),
-        )
-        base = _fleet(doc, base, host_count)
+        base = _settings(doc, base, hosts, regions, interval_s, duration_s)
     except Problem as exc:
         problem(exc.line, exc.message)
         raise ScenarioError(problems) from None
+    faults = _faults(doc, base, problem)
+    if problems:
+        raise ScenarioError(problems)
+    return replace(base, faults=tuple(faults))
+
+
+def _settings(
+    doc: LineMapping,
+    base: Scenario,
+    hosts: int | None,
+    regions: int | None,
+    interval_s: float | None,
+    duration_s: float | None,
+) -> Scenario:
+    """Everything but the faults, with the command-line overrides; the first problem raises."""
+    region_spec = doc.get("regions", 1) if regions is None else regions
+    if isinstance(region_spec, list):
+        names = tuple(str(r) for r in region_spec)
+        if not names or len(set(names)) != len(names) or not all(names):
+            raise Problem(doc.line_of("regions"), "'regions' must be distinct non-empty names")
+    else:
+        names = tuple(f"r{i + 1}" for i in range(parse_count(region_spec, doc.line_of("regions"), "regions", 1)))
+    host_count = parse_count(doc.get("hosts", 10) if hosts is None else hosts, doc.line_of("hosts"), "hosts", 1)
+    interval = interval_s if interval_s is not None else doc.get("interval", 5)
+    duration = duration_s if duration_s is not None else doc.get("duration", 120)
+    seed = doc.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise Problem(doc.line_of("seed"), f"'seed' must be an integer, got {seed!r}")
+    metrics = parse_flag(doc.get("metrics", True), doc.line_of("metrics"), "metrics")
+    witnesses = parse_count(doc.get("witnesses", 0), doc.line_of("witnesses"), "witnesses", 0)
+    if witnesses and len(names) < 2:
+        raise Problem(doc.line_of("witnesses"), "witnesses probe peers in other regions: give 2+ regions")
+    base = replace(
+        base,
+        regions=names,
+        interval_s=parse_seconds(interval, doc.line_of("interval"), "interval", positive=True),
+        duration_s=parse_seconds(duration, doc.line_of("duration"), "duration", positive=True),
+        metrics=metrics,
+        witnesses=witnesses,
+        seed=seed,
+        downcheck=_downcheck(doc.get("downcheck"), doc.line_of("downcheck")),
+    )
+    return _fleet(doc, base, host_count)
+
+
+def _faults(doc: LineMapping, sc: Scenario, problem: Callable[[int, str], None]) -> list[Fault]:
+    """The faults that read well, in order; ``problem`` gets each one that does not."""
     raw_faults = doc.get("faults") or []
     if not isinstance(raw_faults, list):
         problem(doc.line_of("faults"), "'faults' must be a list of {at: S, <kind>: ...} mappings")
@@ -316,16 +343,14 @@ def load_scenario_text(
     used: set[str] = set()
     for index, raw in enumerate(raw_faults):
         try:
-            fault = read_fault(raw, index, base, used, doc.line_of("faults"))
+            fault = read_fault(raw, index, sc, used, doc.line_of("faults"))
         except Problem as exc:
             problem(exc.line, exc.message)
             continue
         if not fault.group:  # a partition of a whole group picks no host: the group is the point
             used.update(fault.hosts)
         faults.append(fault)
-    if problems:
-        raise ScenarioError(problems)
-    return replace(base, faults=tuple(faults))
+    return faults
 
 
 def _fleet(doc: LineMapping, sc: Scenario, host_count: int) -> Scenario:

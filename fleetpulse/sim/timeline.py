@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from collector.contract import Heartbeat, MetricBatch, PeerProbe
-from fleetpulse.sim.faults import INF, Fault, cut_hosts
+from fleetpulse.sim.faults import INF, Fault
 from fleetpulse.sim.scenario import Scenario, SimHost
 
 AGENT_VERSION = "fleetpulse-sim/1"
@@ -55,6 +55,8 @@ class TimelineStats:
 
 @dataclass
 class HostPlan:
+    """One host's part of the timeline: its phase and random streams, and the windows faults put on it."""
+
     host: SimHost
     phase: float
     rng: random.Random
@@ -131,34 +133,8 @@ class Timeline:
             self._apply(fault)
 
     def _apply(self, fault: Fault) -> None:
-        end = fault.end_s(self.scenario.duration_s)
-        if fault.kind in ("crash", "reboot"):
-            end = INF if fault.kind == "crash" and fault.until_s is None else end
-            for h in fault.hosts:
-                plan = self.plans[h]
-                plan.downs.append((fault.at_s, end))
-                plan.host_downs.append((fault.at_s, end))
-                plan.boots.append(end)
-        elif fault.kind == "restart":
-            for h in fault.hosts:
-                self.plans[h].downs.append((fault.at_s, end))
-        elif fault.kind in ("partition", "ingest_outage"):
-            cut = set(cut_hosts(self.scenario, fault))
-            for plan in self.plans.values():
-                if plan.host.host_id in cut:
-                    plan.cuts.append((fault.at_s, end, fault.spool))
-        elif fault.kind == "flap":
-            t = fault.at_s
-            while t < end:
-                for h in fault.hosts:
-                    self.plans[h].cuts.append((t, min(t + fault.down_s, end), fault.spool))
-                t += fault.down_s + fault.up_s
-        elif fault.kind == "clock_skew":
-            for h in fault.hosts:
-                self.plans[h].skews.append((fault.at_s, INF if fault.for_s is None else end, fault.offset_s))
-        else:
-            for h in fault.hosts:
-                self.plans[h].slows.append(fault)
+        """A fault shapes the plans of the hosts it hits (see its kind's ``apply``)."""
+        fault.type.apply(fault, self)
 
     def boot_id(self, host_id: str, boot: int) -> str:
         """The boot id of a host's ``boot``-th life (0 = first); the run id keeps reruns apart."""
