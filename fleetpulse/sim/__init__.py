@@ -13,4 +13,9 @@ Layers, each its own module, so the interesting part is testable without Kafka:
 * :mod:`~fleetpulse.sim.score`: scores a run's alerts against its truth;
 * :mod:`~fleetpulse.sim.judge`: plays a scenario through the pure down-check logic and checks
   the down-checker's promise as invariants (the generated-scenario tests use it).
+
+Adding a fault kind: one :class:`~fleetpulse.sim.faults.FaultKind` subclass (its parsing, its
+effect on the timeline, the alerts it owes) and its entry in ``faults.KINDS``; the loader,
+timeline, truth, dump and judge find it there. Document it in the scenario format
+(:mod:`~fleetpulse.sim.scenario`, whose example the tests load) and give it tests.
 """

@@ -35,7 +35,8 @@ don't pile onto one host by accident (a partition of a label group uses no host 
 Hosts carry their ``zone``/``rack`` as heartbeat labels (with ``simulated: "true"``). Jitter is
 bounded by ``(late - 1) x`` the smallest interval: a healthy host's beats then stay at most
 ``late x interval`` apart. :func:`dump_scenario` writes a scenario back as a file, every
-selection made explicit.
+selection made explicit. What each fault kind's mapping accepts, and what it does, is its class
+in :mod:`fleetpulse.sim.faults`; this module reads the rest and hands each fault entry there.
 """
 
 from __future__ import annotations
