@@ -9,7 +9,7 @@ seed), and prints for each:
   second; Faust commits every ~2.8 s, so a keeping-up group shows a few seconds here), and
   the workers' own ``heartbeat_lag_s`` (how far behind the broker the slowest partition
   is read, from their 10 s stats lines);
-- **detection**: the run's alerts scored against its ground truth (``fleetpulse.score``):
+- **detection**: the run's alerts scored against its ground truth (``fleetpulse.sim.score``):
   host_down precision and recall, latency p50/p99 against ``timeout + 2 s``, the verdict;
 - **cost**: each worker's CPU (user + system) over the run, as a share of one core;
 - **scaling**: the busiest worker's CPU with one worker over that with two (the headroom a
@@ -45,8 +45,9 @@ from collector.contract import Topics
 from collector.kafka_io import ensure_all_topics
 from fleetpulse.alerts import read_alerts
 from fleetpulse.cli import worker_args
-from fleetpulse.score import Report, score
-from fleetpulse.simulate import Scenario, load_scenario, run_simulation
+from fleetpulse.sim.runner import run_simulation
+from fleetpulse.sim.scenario import Scenario, load_scenario
+from fleetpulse.sim.score import Report, score
 
 SAMPLE_S = 2.0
 LAG_LINE = re.compile(r"heartbeat_lag_s=([0-9.]+)")

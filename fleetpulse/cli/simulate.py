@@ -17,8 +17,9 @@ from fleetpulse.cli.common import KafkaTarget, Subparsers, add_common_options, h
 
 if TYPE_CHECKING:
     from collector.contract import Alert
-    from fleetpulse.score import Report
-    from fleetpulse.simulate import Scenario, Truth
+    from fleetpulse.sim.scenario import Scenario
+    from fleetpulse.sim.score import Report
+    from fleetpulse.sim.truth import Truth
 
 # How long after the scoring window closes alerts still count as arriving: the worker
 # publishes a decision within a tick, the broker makes it readable a little later.
@@ -107,7 +108,7 @@ def add_score_parser(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``simulate``: describe the scenario, play it offline, or play it into Kafka (and score it)."""
-    from fleetpulse.simulate import ScenarioError, describe, load_scenario
+    from fleetpulse.sim.scenario import ScenarioError, describe, load_scenario
 
     try:
         scenario = load_scenario(
@@ -132,8 +133,8 @@ def play_live(args: argparse.Namespace, scenario: Scenario) -> int:
     """Play ``scenario`` into Kafka in real time, write its truth, and with ``--score`` score its alerts."""
     from aiokafka.errors import KafkaError
 
-    from fleetpulse.score import score
-    from fleetpulse.simulate import run_simulation
+    from fleetpulse.sim.runner import run_simulation
+    from fleetpulse.sim.score import score
 
     truth_path = Path(args.truth) if args.truth else home_dir(args) / "simulate" / f"{scenario.name}.truth.json"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +168,7 @@ def play_live(args: argparse.Namespace, scenario: Scenario) -> int:
 
 def play_offline(scenario: Scenario) -> int:
     """Play ``scenario`` through the pure down-check logic on a simulated clock and judge it."""
-    from fleetpulse.sim_check import notice_lines, play, violations
+    from fleetpulse.sim.judge import notice_lines, play, violations
 
     played = play(scenario)
     print("\n".join(notice_lines(played.notices)) or "no alerts")
@@ -185,8 +186,8 @@ def play_offline(scenario: Scenario) -> int:
 
 def run_score(args: argparse.Namespace) -> int:
     """``score``: judge a run's alerts (from ``--alerts`` or the alert topic) against its truth file."""
-    from fleetpulse.score import score
-    from fleetpulse.simulate import load_truth
+    from fleetpulse.sim.score import score
+    from fleetpulse.sim.truth import load_truth
 
     try:
         truth = load_truth(args.truth)
@@ -217,7 +218,7 @@ def score_from_kafka(args: argparse.Namespace, truth: Truth) -> int:
     """Read the run's alerts from the alert topic (waiting for a run still going) and score them."""
     from aiokafka.errors import KafkaError
 
-    from fleetpulse.score import score
+    from fleetpulse.sim.score import score
 
     kafka = kafka_target(args)
     settle_s = settle_after_end_s(truth, args.settle)

@@ -16,8 +16,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from collector.contract import Alert, Topics, decode_as
 from fleetpulse.alerts import read_alerts
 from fleetpulse.cli import worker_args
-from fleetpulse.score import Report, score
-from fleetpulse.simulate import Scenario, Truth, load_truth, run_simulation
+from fleetpulse.sim.runner import run_simulation
+from fleetpulse.sim.scenario import Scenario
+from fleetpulse.sim.score import Report, score
+from fleetpulse.sim.truth import Truth, load_truth
 from sinks.writer import Sink
 
 WAIT_S = 120.0

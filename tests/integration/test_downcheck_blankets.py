@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from collector.contract import Alert, Topics
-from fleetpulse.simulate import load_scenario
+from fleetpulse.sim.scenario import load_scenario
 from tests.integration.helpers import play_scenario
 
 LAG_S = 2.0  # the worker's tick (0.5 s) plus delivery through the broker, both ways

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from collector.contract import Topics
-from fleetpulse.simulate import load_scenario
+from fleetpulse.sim.scenario import load_scenario
 from tests.integration.helpers import play_scenario
 
 

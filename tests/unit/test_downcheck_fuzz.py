@@ -1,6 +1,6 @@
 """The down-checker against generated scenarios: random fleets (regions, zones, racks, 1-200
 hosts, mixed intervals), random phases and jitter, random faults with random timing and
-overlaps, each played through the pure logic and judged by :mod:`fleetpulse.sim_check`.
+overlaps, each played through the pure logic and judged by :mod:`fleetpulse.sim.judge`.
 
 ``make test`` runs the scenarios it found (``FOUND``, each a regression test) and, once it
 finds nothing, a bounded, seeded set of generated ones; ``pytest --fuzz-long`` (with ``FUZZ_EXAMPLES=N``, default 3000)
@@ -19,8 +19,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleetpulse.sim_check import check, notice_lines, play
-from fleetpulse.simulate import Scenario, load_scenario_text
+from fleetpulse.sim.judge import check, notice_lines, play
+from fleetpulse.sim.scenario import Scenario, load_scenario_text
 
 SETTINGS = [  # (missed, late): late below missed - 1, as the policy loader demands
     (3.0, 1.5),

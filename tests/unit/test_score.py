@@ -12,17 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.contract import Alert, Heartbeat, PeerProbe, encode
-from fleetpulse.score import Report, dedupe, percentile, score
-from fleetpulse.simulate import (
-    Down,
-    Expectation,
-    FaultWindow,
-    Timeline,
-    Truth,
-    ground_truth,
-    load_scenario_text,
-    write_truth,
-)
+from fleetpulse.sim.scenario import load_scenario_text
+from fleetpulse.sim.score import Report, dedupe, percentile, score
+from fleetpulse.sim.timeline import Timeline
+from fleetpulse.sim.truth import Down, Expectation, FaultWindow, Truth, ground_truth, write_truth
 from policies.alerts import downcheck_alert
 from policies.downcheck import Correlator, HostWatch, Notice
 from tests.cli import fleetpulse

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from fleetpulse.sim_check import Played, play, violations
-from fleetpulse.simulate import load_scenario_text
+from fleetpulse.sim.judge import Played, play, violations
+from fleetpulse.sim.scenario import load_scenario_text
 from policies.downcheck import Notice
 
 CRASH = """

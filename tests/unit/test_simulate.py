@@ -16,29 +16,22 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import fleetpulse.simulate
+import fleetpulse.sim.scenario
 from collector.contract import Heartbeat, MetricBatch, PeerProbe
-from fleetpulse.simulate import (
-    ALL_FAULT_KINDS,
-    FAULT_KINDS,
+from fleetpulse.sim.faults import ALL_FAULT_KINDS, FAULT_KINDS
+from fleetpulse.sim.scenario import (
     SCENARIO_DIR,
-    Record,
     Scenario,
     ScenarioError,
-    Timeline,
-    TimelineStats,
-    Truth,
     describe,
     dump_scenario,
-    ground_truth,
     load_scenario,
     load_scenario_text,
-    load_truth,
     make_fleet,
     resolve_scenario_path,
-    witness_targets,
-    write_truth,
 )
+from fleetpulse.sim.timeline import Record, Timeline, TimelineStats, witness_targets
+from fleetpulse.sim.truth import Truth, ground_truth, load_truth, write_truth
 
 # Six hosts (r1-h001..h003, r2-h001..h003), one beat a second for 30 s; faults start on line 8.
 HEAD = "seed: 1\nhosts: 6\nregions: 2\ninterval: 1\nduration: 30\nmetrics: false\nfaults:\n"
@@ -986,7 +979,7 @@ def test_every_loadable_scenario_survives_a_dump_and_reload(text: str) -> None:
 
 
 def test_the_module_docstring_example_is_a_valid_scenario() -> None:
-    example = textwrap.dedent((fleetpulse.simulate.__doc__ or "").split("::\n\n", 1)[1].split("\n\n")[0])
+    example = textwrap.dedent((fleetpulse.sim.scenario.__doc__ or "").split("::\n\n", 1)[1].split("\n\n")[0])
     sc = load_scenario_text(example, "doc.yaml")
     assert {f.kind for f in sc.faults} == set(ALL_FAULT_KINDS)
     assert (sc.zones, sc.racks, sc.intervals, sc.jitter_s) == (2, 2, (1.0, 1.0, 5.0), 0.2)

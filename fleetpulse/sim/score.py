@@ -1,6 +1,6 @@
 """Score the down-checker's alerts of one simulated run against the run's ground truth.
 
-:func:`score` is pure: a :class:`~fleetpulse.simulate.Truth` (what really happened) and the
+:func:`score` is pure: a :class:`~fleetpulse.sim.truth.Truth` (what really happened) and the
 alerts read from the alert topic go in, a :class:`Report` comes out. Reading Kafka is the
 caller's job (``fleetpulse score``, ``fleetpulse simulate --score``).
 
@@ -75,7 +75,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from collector.contract import Alert
-from fleetpulse.simulate import ALLOWANCE_KINDS, Down, Expectation, Truth
+from fleetpulse.sim.truth import ALLOWANCE_KINDS, Down, Expectation, Truth
 from policies.downcheck import NOTICE_KINDS
 
 # How much later than the silence timeout a detection may come before ``latency_ok`` is false.
@@ -526,18 +526,7 @@ class _Scorer:
 
 def score(truth: Truth, alerts: Iterable[Alert]) -> Report:
     """Judge the alerts of one run against its ground truth; see the module docstring for the rules."""
-    window_end = truth.end + truth.slack_s
-    in_window: list[Alert] = []
-    outside = 0
-    for alert in alerts:
-        if alert.kind != "downcheck":
-            continue
-        # Judged at when the operator got it: a worker reading late decides on an earlier clock.
-        alert = replace(alert, at=announced_at(alert))
-        if truth.start <= alert.at <= window_end:
-            in_window.append(alert)
-        elif alert.notice == "firing":
-            outside += 1
+    in_window, outside = _in_window(truth, alerts)
     # Deduplicated within the window only: an alert left open by an earlier run on the same
     # topic (same host ids) must not make this run's first firing look like a repeat.
     firings, duplicates = dedupe(in_window)
@@ -546,18 +535,6 @@ def score(truth: Truth, alerts: Iterable[Alert]) -> Report:
         scorer.page(alert)
     pages = tuple(scorer.scored)
     expectations = tuple(scorer.results())
-
-    kinds = []
-    for kind in (*NOTICE_KINDS, *sorted({p.kind for p in pages} - set(NOTICE_KINDS))):
-        of_kind = [p for p in pages if p.kind == kind]
-        kinds.append(
-            KindCount(
-                kind,
-                sum(p.verdict not in UNSCORED for p in of_kind),
-                sum(p.verdict == "true" for p in of_kind),
-                sum(p.verdict == "false" for p in of_kind),
-            )
-        )
 
     required = [j for j, d in enumerate(truth.downs) if d.required]
     missed = tuple(
@@ -575,6 +552,73 @@ def score(truth: Truth, alerts: Iterable[Alert]) -> Report:
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     limit = truth.timeout_s + LATENCY_MARGIN_S
 
+    return Report(
+        scenario=truth.scenario,
+        run_id=truth.run_id,
+        start=truth.start,
+        end=truth.end,
+        slack_s=truth.slack_s,
+        timeout_s=truth.timeout_s,
+        kinds=_kind_counts(pages),
+        pages=pages,
+        missed=missed,
+        expectations=expectations,
+        required_downs=len(required),
+        detected_downs=detected_required,
+        host_down_precision=precision,
+        host_down_recall=recall,
+        latencies_s=latencies,
+        latency_p50_s=p50,
+        latency_p99_s=p99,
+        latency_limit_s=limit,
+        latency_ok=None if p99 is None else p99 <= limit,
+        duplicates=duplicates,
+        outside_window=outside,
+        failures=tuple(_failures(truth, expectations, missed, pages)),
+    )
+
+
+def _in_window(truth: Truth, alerts: Iterable[Alert]) -> tuple[list[Alert], int]:
+    """The down-check transitions inside the run's window (at their announced time), and how
+    many down-check firings fell outside it."""
+    window_end = truth.end + truth.slack_s
+    in_window: list[Alert] = []
+    outside = 0
+    for alert in alerts:
+        if alert.kind != "downcheck":
+            continue
+        # Judged at when the operator got it: a worker reading late decides on an earlier clock.
+        alert = replace(alert, at=announced_at(alert))
+        if truth.start <= alert.at <= window_end:
+            in_window.append(alert)
+        elif alert.notice == "firing":
+            outside += 1
+    return in_window, outside
+
+
+def _kind_counts(pages: tuple[ScoredPage, ...]) -> tuple[KindCount, ...]:
+    """Pages per kind: every down-check kind, then any other kind seen, in name order."""
+    kinds = []
+    for kind in (*NOTICE_KINDS, *sorted({p.kind for p in pages} - set(NOTICE_KINDS))):
+        of_kind = [p for p in pages if p.kind == kind]
+        kinds.append(
+            KindCount(
+                kind,
+                sum(p.verdict not in UNSCORED for p in of_kind),
+                sum(p.verdict == "true" for p in of_kind),
+                sum(p.verdict == "false" for p in of_kind),
+            )
+        )
+    return tuple(kinds)
+
+
+def _failures(
+    truth: Truth,
+    expectations: tuple[ExpectationResult, ...],
+    missed: tuple[MissedDown, ...],
+    pages: tuple[ScoredPage, ...],
+) -> list[str]:
+    """One line per broken expectation, per missed down, and per kind of false page not named yet."""
     failures = [f"{e.label}: {e.text}" for e in expectations if not e.ok]
     for m in missed:
         cover = f", under {m.covered_by}" if m.covered_by else ""
@@ -592,28 +636,4 @@ def score(truth: Truth, alerts: Iterable[Alert]) -> Report:
         examples = ", ".join(f"{p.subject} t={p.at - truth.start:.1f}s" for p in wrong[:FAILURE_EXAMPLES])
         more = f" (+{len(wrong) - FAILURE_EXAMPLES} more)" if len(wrong) > FAILURE_EXAMPLES else ""
         failures.append(f"{len(wrong)} false {kind}: {examples}{more}")
-
-    return Report(
-        scenario=truth.scenario,
-        run_id=truth.run_id,
-        start=truth.start,
-        end=truth.end,
-        slack_s=truth.slack_s,
-        timeout_s=truth.timeout_s,
-        kinds=tuple(kinds),
-        pages=pages,
-        missed=missed,
-        expectations=expectations,
-        required_downs=len(required),
-        detected_downs=detected_required,
-        host_down_precision=precision,
-        host_down_recall=recall,
-        latencies_s=latencies,
-        latency_p50_s=p50,
-        latency_p99_s=p99,
-        latency_limit_s=limit,
-        latency_ok=None if p99 is None else p99 <= limit,
-        duplicates=duplicates,
-        outside_window=outside,
-        failures=tuple(failures),
-    )
+    return failures

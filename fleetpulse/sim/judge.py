@@ -1,6 +1,6 @@
 """The down-checker's promise as invariants, checked on a simulated scenario without a broker.
 
-:func:`play` runs a scenario's :class:`~fleetpulse.simulate.Timeline` through the pure logic
+:func:`play` runs a scenario's :class:`~fleetpulse.sim.timeline.Timeline` through the pure logic
 (:class:`~policies.downcheck.HostWatch` per host, one :class:`~policies.downcheck.Correlator`)
 on an injected clock that ticks like a worker; :func:`violations` judges the alerts against
 what really happened. The generated-scenario tests drive both with thousands of random
@@ -39,7 +39,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from collector.contract import Heartbeat, PeerProbe
-from fleetpulse.simulate import Scenario, Timeline
+from fleetpulse.sim.faults import Fault
+from fleetpulse.sim.scenario import Scenario
+from fleetpulse.sim.timeline import Timeline
 from policies.downcheck import BLANKET_KINDS, Correlator, HostWatch, Notice, group_keys
 
 START = 1_000_000.0  # the played clock's origin (seconds since the scenario's start are added)
@@ -403,11 +405,7 @@ class Judge:
         out = []
         blankets = BLANKET_KINDS | {"ingest_outage"}
         fired = [n for n in self.p.notices if n.state == "firing" and n.kind in blankets]
-        faults = [
-            (i, f)
-            for i, f in enumerate(self.p.scenario.faults)
-            if f.kind in ("partition", "ingest_outage", "crash", "reboot", "restart", "flap")
-        ]
+        faults = [(i, f) for i, f in enumerate(self.p.scenario.faults) if f.type.silences]
         faults_by = dict(faults)
         # Each alert and the faults that could be behind it (best fit first, then the latest).
         options: list[tuple[Notice, list[tuple[int, set[str]]]]] = []
@@ -477,7 +475,7 @@ class Judge:
             owned[i].pop()
         return None
 
-    def _clash(self, f: object, a: tuple[Notice, set[str]], b: tuple[Notice, set[str]]) -> bool:
+    def _clash(self, f: Fault, a: tuple[Notice, set[str]], b: tuple[Notice, set[str]]) -> bool:
         """Two alerts one fault may not both raise.
 
         Crashes, or a cut of hosts chosen by no label, may hit several groups at once: one shared
@@ -486,10 +484,7 @@ class Judge:
         still cut off: a second group's alert after the first resolved is allowed, the same
         group's again is not (a long cut raises one), nor two open at once.
         """
-        from fleetpulse.simulate import Fault
-
-        assert isinstance(f, Fault)
-        split = f.kind in ("crash", "reboot", "restart", "flap") or (f.kind == "partition" and not f.group)
+        split = f.type.splits(f)
         (na, ha), (nb, hb) = a, b
         return (not split or bool(ha & hb)) and (na.fingerprint == nb.fingerprint or self._open_together(na, nb))
 
@@ -500,16 +495,10 @@ class Judge:
     def _open_together(self, a: Notice, b: Notice) -> bool:
         return a.at < self._resolved_at(b) and b.at < self._resolved_at(a)
 
-    def _cut_hosts(self, f: object) -> set[str]:
-        from fleetpulse.simulate import Fault
-
-        assert isinstance(f, Fault)
+    def _cut_hosts(self, f: Fault) -> set[str]:
         return set(self.region_of) if f.kind == "ingest_outage" else set(f.hosts)
 
-    def _fault_end(self, f: object) -> float:
-        from fleetpulse.simulate import Fault
-
-        assert isinstance(f, Fault)
+    def _fault_end(self, f: Fault) -> float:
         return f.end_s(self.p.scenario.duration_s)
 
     def _reach(self) -> float:
