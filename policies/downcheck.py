@@ -1010,8 +1010,7 @@ class Correlator:
         out = 0
         for region, count in silent.items():
             others_silent = self.stale.get(region, 0) - count  # stopped on their own (or later)
-            size = len(self.regions.get(region, ())) - max(0, others_silent) - newcomers.get(region, 0)
-            out += count >= max(1, math.ceil(self._cfg(region=region).region_share * size - 1e-9))
+            out += count >= quorum.need(region, max(0, others_silent) + newcomers.get(region, 0))
         return out >= quorum.parts
 
     def _lift(self, fp: str, key: str, now: float, found: Clique | None, since: float | None = None) -> Notice:
