@@ -11,6 +11,7 @@ from collector.contract import Alert
 from policies import downcheck
 from policies.lifecycle import Notice
 from policies.model import Notify, short_hash
+from policies.suppress import alert_labels
 
 # Alert fields that matchers see as labels but that travel as fields of their own.
 ALERT_FIELDS = frozenset({"rule", "kind", "severity", "host_id", "region", "metric"})
@@ -30,11 +31,21 @@ class Subject:
     host_label: str = ""  # how templates name the subject ({host}); the host id by default
 
 
-def event_id(fp: str, notice: Notice) -> str:
-    """Deterministic: a replayed evaluation produces the same id, so stores can dedupe."""
+def alert_event_id(fingerprint: str, transition: str, severity: str, started_at: float, at: float) -> str:
+    """Every alert kind's id: deterministic, so a replayed decision gets the same id and stores dedupe."""
     # float(): the same time gives the same id whether it came as 50 or 50.0 (state read back from JSON)
-    started_at, at = float(notice.started_at), float(notice.at)
-    return short_hash(fp, notice.transition, notice.severity, repr(started_at), repr(at), size=12)
+    return short_hash(fingerprint, transition, severity, repr(float(started_at)), repr(float(at)), size=12)
+
+
+def event_id(fp: str, notice: Notice) -> str:
+    """The id of a rule's notice (see :func:`alert_event_id`)."""
+    return alert_event_id(fp, notice.transition, notice.severity, notice.started_at, notice.at)
+
+
+def labels_of(alert: Alert) -> dict[str, str]:
+    """The label set matchers (silences, inhibition, routes) see for a wire alert: its labels
+    and its label-like fields (:data:`ALERT_FIELDS`), the fields winning over labels."""
+    return alert_labels(alert.labels, (), **{name: getattr(alert, name) for name in sorted(ALERT_FIELDS)})
 
 
 def render(template: str, fields: dict[str, Any]) -> str:
@@ -89,7 +100,7 @@ def to_alert(subject: Subject, notice: Notice, labels: dict[str, str]) -> Alert:
     )
 
 
-def downcheck_alert(notice: downcheck.Notice, started_at: float) -> Alert:
+def downcheck_alert(notice: downcheck.DownNotice, started_at: float) -> Alert:
     """The wire alert of a down-check notice: ``rule`` and ``kind`` are the notice's kind.
 
     Pages are ``critical``, the rest (flapping, a small region that cannot be judged) are
@@ -111,18 +122,18 @@ def downcheck_alert(notice: downcheck.Notice, started_at: float) -> Alert:
         started_at=started,
         at=at,
         summary=notice.reason,
-        event_id=short_hash(notice.fingerprint, transition, severity, repr(started), repr(at), size=12),
+        event_id=alert_event_id(notice.fingerprint, transition, severity, started, at),
         kind="downcheck",
         transition=transition,
         labels={"group": notice.group} if notice.group else {},
     )
 
 
-def downcheck_notice(alert: Alert) -> downcheck.Notice | None:
+def downcheck_notice(alert: Alert) -> downcheck.DownNotice | None:
     """The open down-check notice an announced alert stands for (``None``: not one, or resolved)."""
     if alert.kind != "downcheck" or alert.state != "firing" or alert.rule not in downcheck.NOTICE_KINDS:
         return None
-    return downcheck.Notice(
+    return downcheck.DownNotice(
         alert.rule,  # type: ignore[arg-type]  # checked against NOTICE_KINDS above
         "firing",
         alert.region,

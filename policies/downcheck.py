@@ -194,7 +194,7 @@ _HELD: frozenset[str] = frozenset({"late", "silent", "unreachable", "unknown", "
 
 
 @dataclass(frozen=True)
-class Notice:
+class DownNotice:
     """An alert transition the correlator decided (``page`` is false for warnings)."""
 
     kind: NoticeKind
@@ -400,7 +400,7 @@ class Correlator:
     scoped: Callable[[str, str, Mapping[str, str]], DownCheckSettings] | None = None
     hosts: dict[str, _Host] = field(default_factory=dict)
     regions: dict[str, set[str]] = field(default_factory=dict)
-    open: dict[str, Notice] = field(default_factory=dict)  # fingerprint -> firing notice
+    open: dict[str, DownNotice] = field(default_factory=dict)  # fingerprint -> firing notice
     probes: dict[str, dict[str, _Probe]] = field(default_factory=dict)  # target -> witness -> last
     pending: set[str] = field(default_factory=set)  # silent hosts awaiting a decision
     flapping: set[str] = field(default_factory=set)
@@ -447,7 +447,7 @@ class Correlator:
         body["flapping"] = host_id in self.flapping
         return body
 
-    def restore(self, hosts: Iterable[tuple[str, Mapping[str, Any]]], open_notices: Iterable[Notice]) -> None:
+    def restore(self, hosts: Iterable[tuple[str, Mapping[str, Any]]], open_notices: Iterable[DownNotice]) -> None:
         """Rebuild from saved hosts and the alerts still open (counts are derived, not stored)."""
         hosts = list(hosts)
         joined = [float(body.get("joined_at", 0.0)) for _, body in hosts]
@@ -551,7 +551,7 @@ class Correlator:
 
     # -- inputs ----------------------------------------------------------------------------
 
-    def signal(self, sig: Signal) -> list[Notice]:
+    def signal(self, sig: Signal) -> list[DownNotice]:
         """Apply one per-host signal; returns the notices it settles at once (recoveries)."""
         host = self.hosts.get(sig.host_id)
         if host is None or host.region != sig.region:
@@ -604,7 +604,7 @@ class Correlator:
             self._set(target, host, "silent", now)
             self.pending.add(target)
 
-    def tick(self, now: float) -> list[Notice]:
+    def tick(self, now: float) -> list[DownNotice]:
         """Take the decisions that are due at ``now`` (called about every half second)."""
         self._now = max(self._now, now)
         cfg = self._cfg()
@@ -780,7 +780,7 @@ class Correlator:
             return False  # a released host's next beat may not be due yet: not known silent
         return any(self.hosts[h].status not in ("late", "down") for h in hosts)
 
-    def _blankets(self, now: float) -> list[Notice]:
+    def _blankets(self, now: float) -> list[DownNotice]:
         cut = self._cut_off()
         before, self._last_cut = self._last_cut, dict(cut)
         self._waiting = {}
@@ -912,7 +912,7 @@ class Correlator:
             if held:
                 self._release(held, now)
 
-    def _blanket_notice(self, key: str, found: Clique, now: float) -> Notice:
+    def _blanket_notice(self, key: str, found: Clique, now: float) -> DownNotice:
         label, _, value = key.partition("=")
         members = self.groups[key]
         _, _, minimum = self._group_cfg(key)
@@ -929,13 +929,13 @@ class Correlator:
             reason = f"{key}: {together}"
         if label == "region":
             kind: NoticeKind = "region_unknown" if small else "region_unreachable"
-            return Notice(kind, "firing", value, "", now, reason, page=not small, value=len(found.hosts))
+            return DownNotice(kind, "firing", value, "", now, reason, page=not small, value=len(found.hosts))
         regions = {self.hosts[h].region for h in members}
         region = next(iter(regions)) if len(regions) == 1 else ""
         kind = "group_unknown" if small else "group_unreachable"
-        return Notice(kind, "firing", region, "", now, reason, page=not small, value=len(found.hosts), group=key)
+        return DownNotice(kind, "firing", region, "", now, reason, page=not small, value=len(found.hosts), group=key)
 
-    def _ingest(self, cut: Mapping[str, Clique], now: float) -> list[Notice]:
+    def _ingest(self, cut: Mapping[str, Clique], now: float) -> list[DownNotice]:
         """Most regions' hosts stopped at one instant (a region counts when its share of the
         fleet's largest simultaneous silence reaches ``region_share``): the problem is ours."""
         regions = [r for r in self.regions if self.regions[r]]
@@ -964,7 +964,7 @@ class Correlator:
                         f"{len(out)} of {len(regions)} regions stopped reporting together:"
                         " the problem is on our side"
                     )
-                    return [self._fire(Notice("ingest_outage", "firing", "", "", now, reason, value=len(hosts)))]
+                    return [self._fire(DownNotice("ingest_outage", "firing", "", "", now, reason, value=len(hosts)))]
             return []
         if INGEST in self.open:
             held_by = self._fleet_held or frozenset(h for h, fp in self.cover.items() if fp == INGEST)
@@ -1013,7 +1013,7 @@ class Correlator:
             out += count >= quorum.need(region, max(0, others_silent) + newcomers.get(region, 0))
         return out >= quorum.parts
 
-    def _lift(self, fp: str, key: str, now: float, found: Clique | None, since: float | None = None) -> Notice:
+    def _lift(self, fp: str, key: str, now: float, found: Clique | None, since: float | None = None) -> DownNotice:
         """A blanket's group no longer stopped together: resolve it and release the hosts it
         held (``found``: its cut at the last tick it was cut off). A member silent on its own,
         outside that cut, keeps its own deadline: the blanket never explained it."""
@@ -1107,7 +1107,7 @@ class Correlator:
                 heal = max([heal, *(back[h] for h in with_it)])
         return heal + self._cfg(host_id).late * host.interval_s if heal else 0.0
 
-    def _judge(self, host_id: str, host: _Host, now: float) -> list[Notice]:
+    def _judge(self, host_id: str, host: _Host, now: float) -> list[DownNotice]:
         self.pending.discard(host_id)
         region = host.region
         witnessed = self._witnessed(host_id, now)
@@ -1150,9 +1150,9 @@ class Correlator:
             if f"host_flapping:{host_id}" in self.open:
                 return []
             reason = f"down again within {window:g}s of its last page: flapping"
-            return [self._fire(Notice("host_flapping", "firing", region, host_id, now, reason, page=False))]
+            return [self._fire(DownNotice("host_flapping", "firing", region, host_id, now, reason, page=False))]
         host.last_page = now
-        return [self._fire(Notice("host_down", "firing", region, host_id, now, why))]
+        return [self._fire(DownNotice("host_down", "firing", region, host_id, now, why))]
 
     def _returned(self, host_id: str, now: float) -> None:
         """A host that stopped with a cut-off group is back before the group's alert was raised
@@ -1177,7 +1177,7 @@ class Correlator:
                     member.since = max(member.since, member.release_until)
                 self.dirty.add(other)
 
-    def _back(self, sig: Signal, host: _Host) -> list[Notice]:
+    def _back(self, sig: Signal, host: _Host) -> list[DownNotice]:
         was = host.status
         if was in ("late", "silent"):
             self._returned(sig.host_id, sig.at)
@@ -1193,9 +1193,9 @@ class Correlator:
         if sig.reason == "rebooted":
             why = f"new boot id {sig.boot_id}; down about {sig.downtime_s:.0f}s"
             notices.append(
-                Notice("host_rebooted", "firing", host.region, sig.host_id, sig.at, why, value=sig.downtime_s)
+                DownNotice("host_rebooted", "firing", host.region, sig.host_id, sig.at, why, value=sig.downtime_s)
             )
-            notices.append(Notice("host_rebooted", "resolved", host.region, sig.host_id, sig.at, "back up"))
+            notices.append(DownNotice("host_rebooted", "resolved", host.region, sig.host_id, sig.at, "back up"))
         elif sig.reason == "continuous":
             why = "heartbeat sequence continuous: it was up the whole time"
         elif sig.reason == "stalled":
@@ -1209,7 +1209,7 @@ class Correlator:
             notices.append(self._resolve(fp, sig.at, why))
         return notices
 
-    def _unflap(self, now: float) -> list[Notice]:
+    def _unflap(self, now: float) -> list[DownNotice]:
         out = []
         for host_id in sorted(self.flapping):
             host = self.hosts[host_id]
@@ -1224,12 +1224,12 @@ class Correlator:
 
     # -- alert bookkeeping -----------------------------------------------------------------
 
-    def _fire(self, notice: Notice) -> Notice:
+    def _fire(self, notice: DownNotice) -> DownNotice:
         self.open[notice.fingerprint] = notice
         return notice
 
-    def _resolve(self, fp: str, now: float, reason: str) -> Notice:
+    def _resolve(self, fp: str, now: float, reason: str) -> DownNotice:
         first = self.open.pop(fp)
-        return Notice(
+        return DownNotice(
             first.kind, "resolved", first.region, first.host_id, now, reason, first.page, first.value, first.group
         )

@@ -24,7 +24,16 @@ import orjson
 from collector.contract import Alert, LogCounts, MetricBatch, ProcessEvent, ProcessSummary
 from policies import cron
 from policies.alerts import Subject, to_alert
-from policies.lifecycle import AlertState, AnnouncedLookup, Notice, advance, close_retired, sync
+from policies.lifecycle import (
+    STATE_VERSION,
+    AlertState,
+    AnnouncedLookup,
+    Notice,
+    advance,
+    close_retired,
+    stored_version,
+    sync,
+)
 from policies.model import (
     GroupRule,
     MetricRule,
@@ -69,6 +78,7 @@ class HostState:
     def to_bytes(self) -> bytes:
         return orjson.dumps(
             {
+                "v": STATE_VERSION,
                 "w": {k: w.to_list() for k, w in self.windows.items()},
                 "a": {k: {r: s.to_list() for r, s in by.items()} for k, by in self.alerts.items()},
                 "s": {
@@ -88,15 +98,18 @@ class HostState:
         if not raw:
             return cls()
         body: dict[str, Any] = orjson.loads(raw)
+        version = stored_version(body)
+
+        def schedule(s: list[Any]) -> ScheduleState:
+            group = s[3] if version >= 1 or len(s) > 3 else ""  # version 0: stored before the group was kept
+            return ScheduleState(s[0], -math.inf if s[1] is None else s[1], AlertState.from_list(s[2], version), group)
+
         return cls(
             windows={k: Window.from_list(v) for k, v in body.get("w", {}).items()},
-            alerts={k: {r: AlertState.from_list(s) for r, s in by.items()} for k, by in body.get("a", {}).items()},
-            schedules={
-                r: ScheduleState(
-                    s[0], -math.inf if s[1] is None else s[1], AlertState.from_list(s[2]), s[3] if len(s) > 3 else ""
-                )
-                for r, s in body.get("s", {}).items()
+            alerts={
+                k: {r: AlertState.from_list(s, version) for r, s in by.items()} for k, by in body.get("a", {}).items()
             },
+            schedules={r: schedule(s) for r, s in body.get("s", {}).items()},
         )
 
 

@@ -19,7 +19,7 @@ import orjson
 from collector.contract import Alert, ScaleSignal
 from policies.alerts import Subject, to_alert
 from policies.engine import GroupSample
-from policies.lifecycle import AlertState, AnnouncedLookup, advance, close_retired, sync
+from policies.lifecycle import STATE_VERSION, AlertState, AnnouncedLookup, advance, close_retired, stored_version, sync
 from policies.model import GroupRule, Notify, from_json_float, json_float, short_hash
 from policies.suppress import Suppressor, alert_labels
 
@@ -38,7 +38,14 @@ class GroupState:
         last = self.last_scale_at if math.isfinite(self.last_scale_at) else None
         hosts = {h: [json_float(v), json_float(ts)] for h, (v, ts) in self.hosts.items()}
         return orjson.dumps(
-            {"h": hosts, "a": self.alert.to_list(), "n": self.now, "l": last, "s": json_float(self.since)}
+            {
+                "v": STATE_VERSION,
+                "h": hosts,
+                "a": self.alert.to_list(),
+                "n": self.now,
+                "l": last,
+                "s": json_float(self.since),
+            }
         )
 
     @classmethod
@@ -48,9 +55,11 @@ class GroupState:
         body: dict[str, Any] = orjson.loads(raw)
         last = body.get("l")
         hosts = {h: [from_json_float(v), from_json_float(ts)] for h, (v, ts) in body["h"].items()}
-        # a state written before "s" existed has been watching for long enough
-        since = from_json_float(body["s"]) if "s" in body else -math.inf
-        return cls(hosts, AlertState.from_list(body["a"]), body["n"], -math.inf if last is None else last, since)
+        version = stored_version(body)
+        # version 0: a state written before "s" existed has been watching for long enough
+        since = from_json_float(body["s"]) if version >= 1 or "s" in body else -math.inf
+        alert = AlertState.from_list(body["a"], version)
+        return cls(hosts, alert, body["n"], -math.inf if last is None else last, since)
 
 
 def group_value(rule: GroupRule, state: GroupState) -> tuple[float, int]:

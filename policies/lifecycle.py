@@ -23,16 +23,39 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from policies.model import SEVERITY_RANK, Notify, Threshold, from_json_float, json_float
+
+# The true state of an alert that is not inactive (inactive is ``None``).
+Phase = Literal["pending", "firing"]
+
+# The layout of state the worker stores (``HostState``, ``GroupState`` and the alert states in
+# them), written into every stored document as ``"v"``. Version 0 is everything written before
+# the field existed: its layouts grew by appending, so only those are read by their length.
+STATE_VERSION = 1
+
+
+class StateVersionError(ValueError):
+    """Stored state of a layout this code does not know (written by a newer version)."""
+
+
+def stored_version(body: dict[str, Any]) -> int:
+    """The layout version of a stored document (0: written before versions were stored)."""
+    version = body.get("v", 0)
+    if not isinstance(version, int) or not 0 <= version <= STATE_VERSION:
+        raise StateVersionError(
+            f"stored state has layout version {version!r}; this worker reads up to {STATE_VERSION}"
+            " (was it written by a newer FleetPulse? upgrade this worker)"
+        )
+    return version
 
 
 @dataclass
 class AlertState:
     """Where one fingerprint stands. ``phase`` None = inactive."""
 
-    phase: str | None = None  # None | "pending" | "firing"
+    phase: Phase | None = None
     severity: str = ""
     since: float = 0.0  # when the breach began (the alert's started_at)
     value: float = 0.0
@@ -68,10 +91,12 @@ class AlertState:
         ]
 
     @classmethod
-    def from_list(cls, raw: list[Any]) -> AlertState:
-        """Inverse of :meth:`to_list` (non-finite numbers as :func:`~policies.model.json_float` writes them)."""
+    def from_list(cls, raw: list[Any], version: int = STATE_VERSION) -> AlertState:
+        """Inverse of :meth:`to_list` (non-finite numbers as :func:`~policies.model.json_float` writes them);
+        ``version`` is the enclosing document's :func:`stored_version`."""
         phase, severity, since, value, threshold, announced, announced_since, notified_at, changes = raw[:9]
-        seen_at = raw[9] if len(raw) > 9 else -math.inf  # stored before it was kept: never skip it
+        # version 0 also holds states stored before seen_at was kept: never skip those
+        seen_at = raw[9] if version >= 1 or len(raw) > 9 else -math.inf
         num = from_json_float
         return cls(
             phase,

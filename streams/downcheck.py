@@ -57,7 +57,7 @@ from collector.contract import (
     decode_as,
 )
 from policies.alerts import downcheck_alert, downcheck_notice
-from policies.downcheck import Correlator, DownCheckSettings, HostWatch, Notice, Signal
+from policies.downcheck import Correlator, DownCheckSettings, DownNotice, HostWatch, Signal
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ class CorrelatorState:
             log.info("event=downcheck_restored hosts=%d open=%d", len(hosts), len(open_notices))
         return self.correlator
 
-    def apply(self, body: dict[str, Any], now: float) -> list[Notice]:
+    def apply(self, body: dict[str, Any], now: float) -> list[DownNotice]:
         """One record of the down-check topic; returns the notices to publish."""
         c = self.load()
         kind = body.get("t")
@@ -317,7 +317,7 @@ class CorrelatorState:
         return notices
 
     @staticmethod
-    def _item(c: Correlator, body: dict[str, Any], now: float) -> list[Notice]:
+    def _item(c: Correlator, body: dict[str, Any], now: float) -> list[DownNotice]:
         kind = body.get("t")
         if kind == "signal":
             fields = {k: v for k, v in body.items() if k != "t"}
@@ -443,7 +443,7 @@ def install(
             for notice in notices:
                 announce(notice)
 
-    def announce(notice: Notice) -> None:
+    def announce(notice: DownNotice) -> None:
         key = notice.fingerprint.encode()
         previous = fired.get(key)
         if notice.state == "firing":

@@ -42,7 +42,7 @@ from collector.contract import Heartbeat, PeerProbe
 from fleetpulse.sim.faults import Fault
 from fleetpulse.sim.scenario import Scenario
 from fleetpulse.sim.timeline import Timeline
-from policies.downcheck import BLANKET_KINDS, Correlator, HostWatch, Notice, group_keys
+from policies.downcheck import BLANKET_KINDS, Correlator, DownNotice, HostWatch, group_keys
 
 START = 1_000_000.0  # the played clock's origin (seconds since the scenario's start are added)
 TICK_S = 0.5
@@ -53,7 +53,7 @@ class Played:
     """A scenario's play: every notice (times since the start) and each host's arrivals."""
 
     scenario: Scenario
-    notices: list[Notice]
+    notices: list[DownNotice]
     arrivals: dict[str, list[float]]
     downs: dict[str, list[tuple[float, float]]]  # host -> [start, end) not running
     cuts: dict[str, list[tuple[float, float]]]  # host -> [start, end) path cut
@@ -69,7 +69,7 @@ def play(scenario: Scenario, tick_s: float = TICK_S) -> Played:
     settings = sc.downcheck
     correlator = Correlator(settings=settings)
     watches: dict[str, HostWatch] = {}
-    notices: list[Notice] = []
+    notices: list[DownNotice] = []
     arrivals: dict[str, list[float]] = {h.host_id: [] for h in sc.hosts}
     records = iter(timeline.records())
     record = next(records, None)
@@ -122,8 +122,8 @@ def _interval(sc: Scenario, host: object) -> float:
     return float(getattr(host, "interval_s", 0.0) or sc.interval_s)
 
 
-def _shift(n: Notice) -> Notice:
-    return Notice(n.kind, n.state, n.region, n.host_id, n.at - START, n.reason, n.page, n.value, n.group)
+def _shift(n: DownNotice) -> DownNotice:
+    return DownNotice(n.kind, n.state, n.region, n.host_id, n.at - START, n.reason, n.page, n.value, n.group)
 
 
 @dataclass(frozen=True)
@@ -334,7 +334,7 @@ class Judge:
     def _gap_at(self, host_id: str, t: float) -> Gap | None:
         return next((g for g in self.gaps[host_id] if g.start < t <= g.end), None)
 
-    def _justified(self, n: Notice) -> list[str]:
+    def _justified(self, n: DownNotice) -> list[str]:
         gap = self._gap_at(n.host_id, n.at)
         if gap is None:
             return [f"t={n.at:.1f}s host_down {n.host_id} while its heartbeats arrived on time"]
@@ -408,7 +408,7 @@ class Judge:
         faults = [(i, f) for i, f in enumerate(self.p.scenario.faults) if f.type.silences]
         faults_by = dict(faults)
         # Each alert and the faults that could be behind it (best fit first, then the latest).
-        options: list[tuple[Notice, list[tuple[int, set[str]]]]] = []
+        options: list[tuple[DownNotice, list[tuple[int, set[str]]]]] = []
         for n in fired:
             members = self.groups.get(n.blanket_group, set()) if n.kind != "ingest_outage" else set(self.region_of)
             # Judged by the hosts silent when it fired: a crash of most of a group after the
@@ -441,7 +441,7 @@ class Judge:
         # The promise holds if some reading of the faults gives every alert a cause of its own;
         # otherwise the best-fit reading's clashes are reported.
         if self._assign(options, {}, [20_000]) is None:
-            owner: dict[int, list[tuple[Notice, set[str]]]] = {}
+            owner: dict[int, list[tuple[DownNotice, set[str]]]] = {}
             for n, choices in options:
                 i, held = choices[0]
                 owner.setdefault(i, []).append((n, held))
@@ -453,10 +453,10 @@ class Judge:
 
     def _assign(
         self,
-        options: list[tuple[Notice, list[tuple[int, set[str]]]]],
-        owned: dict[int, list[tuple[Notice, set[str]]]],
+        options: list[tuple[DownNotice, list[tuple[int, set[str]]]]],
+        owned: dict[int, list[tuple[DownNotice, set[str]]]],
         budget: list[int],
-    ) -> dict[int, list[tuple[Notice, set[str]]]] | None:
+    ) -> dict[int, list[tuple[DownNotice, set[str]]]] | None:
         """A choice of cause for each alert in which no cause raised two clashing alerts (None:
         there is none, or the search ran out of ``budget``)."""
         if not options:
@@ -475,7 +475,7 @@ class Judge:
             owned[i].pop()
         return None
 
-    def _clash(self, f: Fault, a: tuple[Notice, set[str]], b: tuple[Notice, set[str]]) -> bool:
+    def _clash(self, f: Fault, a: tuple[DownNotice, set[str]], b: tuple[DownNotice, set[str]]) -> bool:
         """Two alerts one fault may not both raise.
 
         Crashes, or a cut of hosts chosen by no label, may hit several groups at once: one shared
@@ -488,11 +488,11 @@ class Judge:
         (na, ha), (nb, hb) = a, b
         return (not split or bool(ha & hb)) and (na.fingerprint == nb.fingerprint or self._open_together(na, nb))
 
-    def _resolved_at(self, n: Notice) -> float:
+    def _resolved_at(self, n: DownNotice) -> float:
         """When the alert ``n`` fired resolved (inf: still open at the end)."""
         return next((t for t in self._resolutions.get(n.fingerprint, []) if t >= n.at), math.inf)
 
-    def _open_together(self, a: Notice, b: Notice) -> bool:
+    def _open_together(self, a: DownNotice, b: DownNotice) -> bool:
         return a.at < self._resolved_at(b) and b.at < self._resolved_at(a)
 
     def _cut_hosts(self, f: Fault) -> set[str]:
@@ -525,16 +525,16 @@ def check(scenario: Scenario) -> list[str]:
     return violations(play(scenario))
 
 
-def notice_lines(notices: Iterable[Notice]) -> list[str]:
+def notice_lines(notices: Iterable[DownNotice]) -> list[str]:
     """The notices of a play, for people."""
     return [
         f"t={n.at:7.1f}s {n.state:8} {n.fingerprint:32} {n.reason}" for n in notices
     ]
 
 
-def by_host(notices: Iterable[Notice]) -> Mapping[str, list[Notice]]:
+def by_host(notices: Iterable[DownNotice]) -> Mapping[str, list[DownNotice]]:
     """Notices grouped by host (for tests that look at one host)."""
-    out: dict[str, list[Notice]] = {}
+    out: dict[str, list[DownNotice]] = {}
     for n in notices:
         out.setdefault(n.host_id, []).append(n)
     return out

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.downcheck import Correlator, DownCheckSettings, HostWatch, Notice, Quorum, Signal, clique
+from policies.downcheck import Correlator, DownCheckSettings, DownNotice, HostWatch, Quorum, Signal, clique
 
 INTERVAL = 5.0
 TICK = 0.5
@@ -32,7 +32,7 @@ class Fleet:
     regions: dict[str, int]
     cfg: DownCheckSettings = field(default_factory=DownCheckSettings)
     now: float = 1_000_000.0
-    notices: list[Notice] = field(default_factory=list)
+    notices: list[DownNotice] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.hosts = [
@@ -92,7 +92,7 @@ class Fleet:
         h.boot += 1
         h.seq = 0
 
-    def fired(self, kind: str) -> list[Notice]:
+    def fired(self, kind: str) -> list[DownNotice]:
         return [n for n in self.notices if n.kind == kind and n.state == "firing"]
 
 

@@ -17,7 +17,7 @@ from fleetpulse.sim.score import Report, dedupe, percentile, score
 from fleetpulse.sim.timeline import Timeline
 from fleetpulse.sim.truth import Down, Expectation, FaultWindow, Truth, ground_truth, write_truth
 from policies.alerts import downcheck_alert
-from policies.downcheck import Correlator, HostWatch, Notice
+from policies.downcheck import Correlator, DownNotice, HostWatch
 from tests.cli import fleetpulse
 
 START = 1000.0
@@ -53,12 +53,12 @@ def fired(kind: str, at: float, host: str = "", region: str = "") -> Alert:
     """The wire alert the worker publishes for a firing notice (same ids as the real thing)."""
     if host and not region:
         region = host.split("-")[0]
-    notice = Notice(kind, "firing", region, host, at, "unit")  # type: ignore[arg-type]
+    notice = DownNotice(kind, "firing", region, host, at, "unit")  # type: ignore[arg-type]
     return downcheck_alert(notice, at)
 
 
 def resolved(first: Alert, at: float) -> Alert:
-    notice = Notice(first.rule, "resolved", first.region, first.host_id, at, "unit")  # type: ignore[arg-type]
+    notice = DownNotice(first.rule, "resolved", first.region, first.host_id, at, "unit")  # type: ignore[arg-type]
     return downcheck_alert(notice, first.started_at)
 
 
@@ -438,7 +438,7 @@ def play_through_downchecker(text: str, start: float = START) -> tuple[Truth, li
     alerts: list[Alert] = []
     started: dict[str, float] = {}
 
-    def publish(notices: list[Notice]) -> None:
+    def publish(notices: list[DownNotice]) -> None:
         for n in notices:
             if n.state == "firing":
                 started[n.fingerprint] = n.at
@@ -562,13 +562,13 @@ def zone_partition(index: int, at: float, end: float, group: str = ZONE) -> tupl
 
 
 def group_fired(at: float, group: str = ZONE, region: str = "r1") -> Alert:
-    notice = Notice("group_unreachable", "firing", region, "", at, "unit", group=group)
+    notice = DownNotice("group_unreachable", "firing", region, "", at, "unit", group=group)
     return downcheck_alert(notice, at)
 
 
 def group_resolved(first: Alert, at: float) -> Alert:
     group = first.labels["group"]
-    notice = Notice("group_unreachable", "resolved", first.region, "", at, "unit", group=group)
+    notice = DownNotice("group_unreachable", "resolved", first.region, "", at, "unit", group=group)
     return downcheck_alert(notice, first.started_at)
 
 

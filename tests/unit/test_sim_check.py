@@ -8,7 +8,7 @@ import dataclasses
 
 from fleetpulse.sim.judge import Played, play, violations
 from fleetpulse.sim.scenario import load_scenario_text
-from policies.downcheck import Notice
+from policies.downcheck import DownNotice
 
 CRASH = """
 name: crash
@@ -37,7 +37,7 @@ faults:
 """
 
 
-def _doctored(played: Played, notices: list[Notice]) -> Played:
+def _doctored(played: Played, notices: list[DownNotice]) -> Played:
     return dataclasses.replace(played, notices=sorted(notices, key=lambda n: n.at))
 
 
@@ -56,7 +56,7 @@ def test_a_missing_page_is_flagged() -> None:
 
 def test_a_page_for_a_live_host_is_flagged() -> None:
     played = play(load_scenario_text(CRASH, "<t>"))
-    false = Notice("host_down", "firing", "r2", "r2-h003", 100.0, "doctored")
+    false = DownNotice("host_down", "firing", "r2", "r2-h003", 100.0, "doctored")
     problems = violations(_doctored(played, [*played.notices, false]))
     assert any("host_down r2-h003" in p for p in problems), problems
 
@@ -65,7 +65,7 @@ def test_a_page_inside_a_cut_region_is_flagged() -> None:
     played = play(load_scenario_text(CUT, "<t>"))
     assert any(n.kind == "region_unreachable" and n.state == "firing" for n in played.notices)
     cut_host = next(h for h, spans in played.cuts.items() if spans)
-    false = Notice("host_down", "firing", "r2", cut_host, 90.0, "doctored")
+    false = DownNotice("host_down", "firing", "r2", cut_host, 90.0, "doctored")
     problems = violations(_doctored(played, [*played.notices, false]))
     assert any(f"host_down {cut_host}" in p for p in problems), problems
 
@@ -81,7 +81,7 @@ def test_a_repeated_transition_is_flagged() -> None:
 def test_a_second_blanket_for_one_cause_is_flagged() -> None:
     played = play(load_scenario_text(CUT, "<t>"))
     region = next(n for n in played.notices if n.kind == "region_unreachable" and n.state == "firing")
-    zone = Notice("group_unreachable", "firing", "r2", "", region.at + 0.5, "doctored", group="region=r2")
+    zone = DownNotice("group_unreachable", "firing", "r2", "", region.at + 0.5, "doctored", group="region=r2")
     lifted = dataclasses.replace(zone, state="resolved", at=region.at + 30)
     problems = violations(_doctored(played, [*played.notices, zone, lifted]))
     assert any("fault #0 raised 2 blanket alerts" in p for p in problems), problems
