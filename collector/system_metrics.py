@@ -74,13 +74,12 @@ def tcp_state_counts(proc_net: Path = Path("/proc/net")) -> dict[str, int]:
         try:
             with open(proc_net / name, encoding="ascii", errors="replace") as table:
                 next(table, None)  # header
-                for line in table:
-                    fields = line.split(None, 4)
-                    if len(fields) > 3:
-                        state = _TCP_STATES.get(fields[3], "unknown")
-                        counts[state] = counts.get(state, 0) + 1
+                states = [fields[3] for fields in (line.split(None, 4) for line in table) if len(fields) > 3]
         except OSError:
             continue  # no IPv6, or not Linux
+        for code in states:
+            state = _TCP_STATES.get(code, "unknown")
+            counts[state] = counts.get(state, 0) + 1
     return counts
 
 

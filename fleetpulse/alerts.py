@@ -46,11 +46,10 @@ async def tail_alerts(
     try:
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=500)
-            for records in fetched.values():
-                for record in records:
-                    alert = _decoded(record)
-                    if alert is not None:
-                        on_alert(alert)
+            for record in (r for records in fetched.values() for r in records):
+                alert = _decoded(record)
+                if alert is not None:
+                    on_alert(alert)
     finally:
         await consumer.stop()
 

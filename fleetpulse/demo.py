@@ -87,27 +87,32 @@ async def _watch(opts: DemoOptions, bootstrap: str, stop: asyncio.Event) -> None
         topics.alerts, topics.metrics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
     )
     await consumer.start()
-    shown = 0
+    shown = [0]
     try:
         while not stop.is_set():
             for tp, records in (await consumer.getmany(timeout_ms=500)).items():
                 for record in records:
-                    if tp.topic == topics.alerts:
-                        alert = decode_as(record.value, Alert)
-                        if alert.rule == DEMO_RULE:
-                            opts.seen[alert.state] += 1
-                        say(f"ALERT {format_alert(alert)}")
-                    else:
-                        batch = decode_as(record.value, MetricBatch)
-                        shown += 1
-                        if shown % 3 == 1:
-                            say(
-                                f"agent {batch.host_id}: cpu_pct={batch.metrics.get('cpu_pct', 0):.0f} "
-                                f"mem_used_pct={batch.metrics.get('mem_used_pct', 0):.0f} "
-                                f"({len(batch.metrics)} metrics)"
-                            )
+                    _narrate(opts, tp.topic == topics.alerts, record.value, shown)
     finally:
         await consumer.stop()
+
+
+def _narrate(opts: DemoOptions, is_alert: bool, value: bytes, shown: list[int]) -> None:
+    """Say an alert as it comes, and every third metric batch of this host."""
+    if is_alert:
+        alert = decode_as(value, Alert)
+        if alert.rule == DEMO_RULE:
+            opts.seen[alert.state] += 1
+        say(f"ALERT {format_alert(alert)}")
+        return
+    batch = decode_as(value, MetricBatch)
+    shown[0] += 1
+    if shown[0] % 3 == 1:
+        say(
+            f"agent {batch.host_id}: cpu_pct={batch.metrics.get('cpu_pct', 0):.0f} "
+            f"mem_used_pct={batch.metrics.get('mem_used_pct', 0):.0f} "
+            f"({len(batch.metrics)} metrics)"
+        )
 
 
 async def _story(opts: DemoOptions, children: dict[str, subprocess.Popen[bytes]], stop: asyncio.Event) -> None:

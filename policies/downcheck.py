@@ -785,34 +785,59 @@ class Correlator:
         before, self._last_cut = self._last_cut, dict(cut)
         self._waiting = {}
         notices = self._ingest(cut, now)
-        chosen: list[str] = []
         # The fleet stopping together explains its hosts first (an ingest outage, fired or not).
         fleet = self._last_cut.get(FLEET)
         explained: set[str] = set(fleet.hosts) | self._carried if fleet is not None else set()
         open_groups = {n.blanket_group: fp for fp, n in self.open.items() if n.blanket_group}
         # Lift first: the hosts a lifted blanket releases must not raise a smaller one at once.
-        for key, fp in list(open_groups.items()):
-            if key in cut:
-                self._settling.pop(fp, None)  # cut off again while it settled: in force again
-            else:
-                found, prior = before.get(key), self._settling.get(fp)
-                since = self._settled(fp, found.hosts if found is not None else frozenset(), cut, now)
-                if since is None:
-                    continue
-                if found is None and prior is not None:
-                    found = Clique(prior[1], 0.0, 0.0)  # what it held when its own cut ended
-                notices.append(self._lift(fp, key, now, found, since))
-                del open_groups[key]
+        notices += self._lift_settled(open_groups, before, cut, now)
         for _, _, settling in self._settling.values():
             explained |= settling  # still their settling blanket's, not a new cause
         # Then release what the open ones no longer explain, before a narrower group can fire
         # for it: it was named already (its fresh deadline runs first, see _fresh_silence).
         self._cover(cut)
         self._uncovered(now)
-        # Open blankets keep their hosts; then the group explaining most hosts, smallest on a tie.
-        # Between groups of the very same hosts, the broadest label names it (a region, not its only rack).
+        chosen, absorbed = self._choose(self._ranked(cut, open_groups), cut, open_groups, explained, fleet)
+        self._absorbed = absorbed
+        if fleet is not None and FLEET in absorbed:
+            self._wait(absorbed[FLEET], self._complete_at(fleet, self.settings.late), now)
+        for key in chosen:  # (an ingest outage's hosts explained none of these: judged here too)
+            if key in open_groups:
+                self._wait(absorbed.get(key, ()), self._complete_at(cut[key], self._group_cfg(key)[0].late), now)
+                continue
+            cfg, _, _ = self._group_cfg(key)
+            complete = self._complete_at(cut[key], cfg.late)
+            self._wait(cut[key].hosts | absorbed.get(key, set()), complete, now)
+            if now >= complete and self._fresh_silence(cut[key].hosts, now):
+                notices.append(self._fire(self._blanket_notice(key, cut[key], now)))
+        self._cover(cut)
+        return notices
+
+    def _lift_settled(
+        self, open_groups: dict[str, str], before: Mapping[str, Clique], cut: Mapping[str, Clique], now: float
+    ) -> list[DownNotice]:
+        """Resolve the open blankets whose cut ended and whose hosts settled (removing them
+        from ``open_groups``); one cut off again while it settled is in force again."""
+        notices = []
+        for key, fp in list(open_groups.items()):
+            if key in cut:
+                self._settling.pop(fp, None)
+                continue
+            found, prior = before.get(key), self._settling.get(fp)
+            since = self._settled(fp, found.hosts if found is not None else frozenset(), cut, now)
+            if since is None:
+                continue
+            if found is None and prior is not None:
+                found = Clique(prior[1], 0.0, 0.0)  # what it held when its own cut ended
+            notices.append(self._lift(fp, key, now, found, since))
+            del open_groups[key]
+        return notices
+
+    def _ranked(self, cut: Mapping[str, Clique], open_groups: Mapping[str, str]) -> list[str]:
+        """Open blankets keep their hosts; then the group explaining most hosts, smallest on a tie.
+        Between groups of the very same hosts, the broadest label names it (a region, not its only rack)."""
         rank = {label: i for i, label in enumerate(self.correlate_by)}
-        ranked = sorted(
+        return sorted(
             cut,
             key=lambda k: (
                 k not in open_groups,
@@ -822,6 +847,18 @@ class Correlator:
                 k,
             ),
         )
+
+    def _choose(
+        self,
+        ranked: list[str],
+        cut: Mapping[str, Clique],
+        open_groups: Mapping[str, str],
+        explained: set[str],
+        fleet: Clique | None,
+    ) -> tuple[list[str], dict[str, set[str]]]:
+        """The groups that are causes of their own, in ``ranked`` order, and the hosts each
+        chosen group (or the fleet) absorbs from groups that are not (``explained`` grows)."""
+        chosen: list[str] = []
         absorbed: dict[str, set[str]] = {}
         claimed: dict[str, frozenset[str]] = {}  # chosen group -> the hosts it explains
         for key in ranked:
@@ -848,20 +885,7 @@ class Correlator:
             if owner and rest:
                 absorbed.setdefault(owner, set()).update(rest)
                 explained |= rest
-        self._absorbed = absorbed
-        if fleet is not None and FLEET in absorbed:
-            self._wait(absorbed[FLEET], self._complete_at(fleet, self.settings.late), now)
-        for key in chosen:  # (an ingest outage's hosts explained none of these: judged here too)
-            if key in open_groups:
-                self._wait(absorbed.get(key, ()), self._complete_at(cut[key], self._group_cfg(key)[0].late), now)
-                continue
-            cfg, _, _ = self._group_cfg(key)
-            complete = self._complete_at(cut[key], cfg.late)
-            self._wait(cut[key].hosts | absorbed.get(key, set()), complete, now)
-            if now >= complete and self._fresh_silence(cut[key].hosts, now):
-                notices.append(self._fire(self._blanket_notice(key, cut[key], now)))
-        self._cover(cut)
-        return notices
+        return chosen, absorbed
 
     def _earlier_cause(self, inner: str, key: str, cut: Mapping[str, Clique], open_groups: Mapping[str, str]) -> bool:
         """``inner``'s open alert names an earlier cause than ``key``'s cut: ``inner`` lies
