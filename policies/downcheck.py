@@ -969,7 +969,7 @@ class Correlator:
             by_region[self.hosts[host_id].region] = by_region.get(self.hosts[host_id].region, 0) + 1
         quorum = self._quorum(FLEET)
         out = [r for r in regions if quorum is not None and by_region.get(r, 0) >= quorum.need(r)]
-        in_force = fleet.quorate and self._still_out(fleet)
+        in_force = fleet.quorate and self._still_out(fleet, now)
         if len(regions) >= 2 and len(fleet.hosts) >= 2 and in_force:
             self._last_cut[FLEET] = fleet  # a short outage healing releases the hosts it stopped
             settling = self._settling.pop(INGEST, None)  # cut off again while it settled: in force again
@@ -1012,7 +1012,7 @@ class Correlator:
             return [self._resolve(INGEST, now, reason)]
         return []
 
-    def _still_out(self, fleet: Clique) -> bool:
+    def _still_out(self, fleet: Clique, now: float) -> bool:
         """The open outage's silence still holds most regions as they are now: in each,
         ``region_share`` of its hosts other than those silent on their own (and newcomers
         since its instant). Its instant's
@@ -1033,8 +1033,16 @@ class Correlator:
                 newcomers[region] = newcomers.get(region, 0) + 1
         out = 0
         for region, count in silent.items():
-            others_silent = self.stale.get(region, 0) - count  # stopped on their own (or later)
-            out += count >= quorum.need(region, max(0, others_silent) + newcomers.get(region, 0))
+            # Silent on their own (or later), as known now: not a host the outage still holds
+            # from another of its instants, nor one it released whose fresh deadline runs (a
+            # 10 s host whose first beat since the outage is not due yet is not gone: counted
+            # so, it kept a crash wave's instant quorate and its dead hosts held past its bound).
+            others_silent = sum(
+                1
+                for h in self.regions.get(region, ())
+                if self.hosts[h].status not in ("up", "ingest") and h not in fleet.hosts and self._fresh_until(h) <= now
+            )
+            out += count >= quorum.need(region, others_silent + newcomers.get(region, 0))
         return out >= quorum.parts
 
     def _lift(self, fp: str, key: str, now: float, found: Clique | None, since: float | None = None) -> DownNotice:

@@ -2518,6 +2518,77 @@ jitter: 1.5
 zones: 3
 racks: 2
 """,
+    "a_crash_wave_held_under_a_later_ingest_outage_is_released_when_the_outage_ends": """
+name: fuzz
+seed: 2157
+hosts: 21
+regions: 4
+interval: 2
+duration: 125
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 1
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 5
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- until: 27.0
+  crash:
+  - r3-h004
+  - r4-h001
+  - r2-h001
+  at: 2
+- reboot:
+  - r1-h004
+  - r4-h003
+  - r4-h001
+  - r4-h004
+  - r4-h002
+  - r3-h005
+  - r1-h003
+  - r1-h006
+  at: 15
+  downtime: 30.2
+- crash:
+  - r2-h004
+  - r1-h001
+  - r3-h005
+  - r2-h005
+  - r3-h001
+  - r1-h004
+  - r1-h006
+  - r2-h003
+  at: 11
+- restart:
+  - r1-h001
+  - r4-h005
+  - r2-h002
+  - r3-h001
+  downtime: 25.7
+  at: 49
+- crash:
+  - r2-h003
+  - r2-h002
+  - r1-h001
+  - r1-h005
+  - r3-h005
+  - r4-h002
+  until: 25.0
+  at: 15
+- at: 30
+  spool: false
+  for: 44.7
+  ingest_outage: true
+intervals:
+- 5
+- 2
+- 5
+jitter: 0.5
+""",
 }
 
 

@@ -36,6 +36,80 @@ faults:
     spool: false
 """
 
+# A crash wave at 11 s quorate as a fleet-wide instant, then a real ingest outage (30-74.7 s) while
+# the crashed hosts are still held: the fleet is cut off again before its first cut ended.
+RECUT = """
+name: fuzz
+seed: 2157
+hosts: 21
+regions: 4
+interval: 2
+duration: 125
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 1
+  region_share: 0.5
+  group_share: 0.5
+  min_region_hosts: 5
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- until: 27.0
+  crash:
+  - r3-h004
+  - r4-h001
+  - r2-h001
+  at: 2
+- reboot:
+  - r1-h004
+  - r4-h003
+  - r4-h001
+  - r4-h004
+  - r4-h002
+  - r3-h005
+  - r1-h003
+  - r1-h006
+  at: 15
+  downtime: 30.2
+- crash:
+  - r2-h004
+  - r1-h001
+  - r3-h005
+  - r2-h005
+  - r3-h001
+  - r1-h004
+  - r1-h006
+  - r2-h003
+  at: 11
+- restart:
+  - r1-h001
+  - r4-h005
+  - r2-h002
+  - r3-h001
+  downtime: 25.7
+  at: 49
+- crash:
+  - r2-h003
+  - r2-h002
+  - r1-h001
+  - r1-h005
+  - r3-h005
+  - r4-h002
+  until: 25.0
+  at: 15
+- at: 30
+  spool: false
+  for: 44.7
+  ingest_outage: true
+intervals:
+- 5
+- 2
+- 5
+jitter: 0.5
+"""
+
 
 def _doctored(played: Played, notices: list[DownNotice]) -> Played:
     return dataclasses.replace(played, notices=sorted(notices, key=lambda n: n.at))
@@ -85,3 +159,25 @@ def test_a_second_blanket_for_one_cause_is_flagged() -> None:
     lifted = dataclasses.replace(zone, state="resolved", at=region.at + 30)
     problems = violations(_doctored(played, [*played.notices, zone, lifted]))
     assert any("fault #0 raised 2 blanket alerts" in p for p in problems), problems
+
+
+def _moved_page(played: Played, host_id: str, at: float) -> Played:
+    def moved(n: DownNotice) -> DownNotice:
+        return dataclasses.replace(n, at=at) if n.kind == "host_down" and n.host_id == host_id else n
+
+    return _doctored(played, [moved(n) for n in played.notices])
+
+
+def test_a_host_held_past_its_co_stoppers_return_is_flagged_late() -> None:
+    played = play(load_scenario_text(RECUT, "<t>"))
+    assert violations(played) == []
+    page = next(n for n in played.notices if n.kind == "host_down" and n.host_id == "r3-h001")
+    # Its co-stoppers were back by 77.4 s; the fleet stayed silent only by the outage's own
+    # hosts (a silence it had no part in): the page is owed late x interval + grace (+ the
+    # judge's slack) after that, by 86.9 s. Held until the outage's last host was back, it
+    # came at 87.5 s: flagged.
+    assert violations(_moved_page(played, "r3-h001", 86.8)) == []
+    late = violations(_moved_page(played, "r3-h001", 87.5))
+    assert any("r3-h001 down (under a blanket)" in p and "not paged by 86.9s" in p for p in late), late
+    missing = violations(_doctored(played, [n for n in played.notices if n is not page]))
+    assert any("r3-h001 down" in p and "(pages: none)" in p for p in missing), missing
