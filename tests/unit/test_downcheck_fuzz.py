@@ -2597,6 +2597,7 @@ def test_scenarios_the_fuzzer_found_keep_the_promise(name: str) -> None:
     _check_doc(yaml.safe_load(FOUND[name]))
 
 
+@pytest.mark.fuzz
 def test_generated_scenarios_keep_the_promise(request: pytest.FixtureRequest) -> None:
     """A bounded, seeded run in ``make test`` (the same scenarios every time, so CI is
     repeatable); ``--fuzz-long`` draws ``FUZZ_EXAMPLES`` fresh ones."""
