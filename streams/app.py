@@ -53,6 +53,7 @@ from policies.model import PolicySet
 from policies.suppress import Suppressor, alert_labels
 from streams import downcheck as streams_downcheck
 from streams.consumer import App as FleetApp
+from streams.consumer import raw_table_serializers
 from streams.control_feed import ControlFeed
 
 log = logging.getLogger(__name__)
@@ -221,9 +222,7 @@ def create_app(settings: WorkerSettings, holder: PolicyHolder | None = None) -> 
         table: Any = app.Table(
             name, default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes, **extra
         )
-        # Faust picks json for bytes types; these tables hold our own bytes as-is.
-        table.key_serializer = table.value_serializer = "raw"
-        return table
+        return raw_table_serializers(table)
 
     fired = raw_table("fired", changelog_topic=alerts_topic)
     hosts = raw_table("hosts")

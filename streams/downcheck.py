@@ -58,6 +58,7 @@ from collector.contract import (
 )
 from policies.alerts import downcheck_alert, downcheck_notice
 from policies.downcheck import Correlator, DownCheckSettings, HostWatch, Notice, Signal
+from streams.consumer import Fetched, assigned_partitions, fetch_reports
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +127,6 @@ def _watch_from(raw: bytes) -> tuple[HostWatch, int]:
 
 
 Scoped = Callable[[str, str, Mapping[str, str]], DownCheckSettings]
-# heartbeat partition -> (wall time of the consumer's latest fetch response for it, the
-# partition's highwater in that response), or None while unknown
-Fetched = Callable[[int], tuple[float, int] | None]
 
 
 def _save_slot(host_id: str, t: float) -> int:
@@ -343,32 +341,6 @@ class CorrelatorState:
         c.decisions.clear()
 
 
-def _fetch_reports(app: Any, topic: str) -> Fetched:
-    """Ask the worker's Kafka consumer what its latest fetch said of a heartbeat partition.
-
-    Faust does not pass these on, so this reaches into its consumer thread for the aiokafka
-    consumer (read from our loop: two plain attributes, read in the order that errs on the
-    side of "not caught up"). Anything unexpected answers None: the wall-clock fallback.
-    """
-    from aiokafka.structs import TopicPartition
-
-    def fetched(partition: int) -> tuple[float, int] | None:
-        try:
-            consumer = app.consumer._thread._ensure_consumer()
-            tp = TopicPartition(topic, partition)
-            # The timestamp is written after the highwater: reading it first can only pair it
-            # with a later (higher) highwater, never claim a fetch saw less than it did.
-            at_ms = consumer.last_poll_timestamp(tp)
-            highwater = consumer.highwater(tp)
-        except Exception:  # not started, rebalancing, or another Faust: no report
-            return None
-        if at_ms is None or highwater is None:
-            return None
-        return at_ms / 1000.0, int(highwater)
-
-    return fetched
-
-
 def install(
     app: Any,
     topics: Any,
@@ -383,7 +355,7 @@ def install(
     """Add the down-checker's agents, tables and timer to the worker's Faust app."""
     heartbeats_topic = app.topic(topics.heartbeats, **raw)
     downcheck_topic = app.topic(topics.downcheck, **raw)
-    watches = HostWatches(scoped, raw_table("beats"), _fetch_reports(app, topics.heartbeats))
+    watches = HostWatches(scoped, raw_table("beats"), fetch_reports(app, topics.heartbeats))
     state = CorrelatorState(scoped, raw_table("downcheck"), fired)
     worker_id = uuid.uuid4().hex[:12]
     lagging = [False]
@@ -464,8 +436,7 @@ def install(
     @app.timer(TICK_S)
     async def deadlines() -> None:
         now = time.time()
-        tps = [tp for tp in app.assignor.assigned_actives() if tp.topic == topics.heartbeats]
-        actives = frozenset(tp.partition for tp in tps)
+        actives = assigned_partitions(app, topics.heartbeats)
         if actives != watches.actives:
             watches.resync(actives, now)
         clocks = watches.clocks(now)
