@@ -1,4 +1,5 @@
-"""Every place the worker reaches into Faust or aiokafka beyond their documented use.
+"""Every place the worker reaches into Faust or aiokafka beyond their documented use (but the
+control feed's metadata refresh: see :mod:`streams.control_feed`).
 
 Each reach names the library version it was read from (faust-streaming 0.15.3, aiokafka
 0.14.0); check them again when either is upgraded. A reach that can fail has a fallback,
