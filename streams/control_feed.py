@@ -99,6 +99,9 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
             found = consumer.partitions_for_topic(topic)
             if found:
                 return sorted(found)
-            await consumer._client.force_metadata_update()  # no public call refreshes metadata
+            # read from aiokafka 0.14.0: no public call refreshes the metadata partitions_for_topic
+            # reads. The one reach outside streams.consumer: the CLI's policy and silence commands
+            # read the control topics with this feed, and streams.consumer imports Faust.
+            await consumer._client.force_metadata_update()
             await asyncio.sleep(0.1)
     raise RuntimeError(f"topic {topic!r} has no partitions (does it exist?)")

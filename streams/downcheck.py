@@ -58,6 +58,8 @@ from collector.contract import (
 )
 from policies.alerts import downcheck_alert, downcheck_notice
 from policies.downcheck import Correlator, DownCheckSettings, DownNotice, HostWatch, Signal
+from streams.consumer import Fetched, assigned_partitions, fetch_reports
+from streams.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +128,6 @@ def _watch_from(raw: bytes) -> tuple[HostWatch, int]:
 
 
 Scoped = Callable[[str, str, Mapping[str, str]], DownCheckSettings]
-# heartbeat partition -> (wall time of the consumer's latest fetch response for it, the
-# partition's highwater in that response), or None while unknown
-Fetched = Callable[[int], tuple[float, int] | None]
 
 
 def _save_slot(host_id: str, t: float) -> int:
@@ -343,138 +342,131 @@ class CorrelatorState:
         c.decisions.clear()
 
 
-def _fetch_reports(app: Any, topic: str) -> Fetched:
-    """Ask the worker's Kafka consumer what its latest fetch said of a heartbeat partition.
+class DownCheckStage:
+    """The down-checker on one worker: the watch and correlate agents, the deadline timer, and
+    the outbox between them.
 
-    Faust does not pass these on, so this reaches into its consumer thread for the aiokafka
-    consumer (read from our loop: two plain attributes, read in the order that errs on the
-    side of "not caught up"). Anything unexpected answers None: the wall-clock fallback.
+    Signals and probes wait in the outbox for the next tick and go out as one record: a fresh
+    worker meets every host at once (15,000 joins), a healed partition brings thousands back,
+    and one down-check record per signal made each of those a burst of lag.
     """
-    from aiokafka.structs import TopicPartition
 
-    def fetched(partition: int) -> tuple[float, int] | None:
-        try:
-            consumer = app.consumer._thread._ensure_consumer()
-            tp = TopicPartition(topic, partition)
-            # The timestamp is written after the highwater: reading it first can only pair it
-            # with a later (higher) highwater, never claim a fetch saw less than it did.
-            at_ms = consumer.last_poll_timestamp(tp)
-            highwater = consumer.highwater(tp)
-        except Exception:  # not started, rebalancing, or another Faust: no report
-            return None
-        if at_ms is None or highwater is None:
-            return None
-        return at_ms / 1000.0, int(highwater)
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        self.stats = ctx.stats
+        topics = ctx.settings.topics
+        self.heartbeats_topic = ctx.topic(topics.heartbeats)
+        self.downcheck_topic = ctx.topic(topics.downcheck)
+        scoped = ctx.holder.downcheck_for
+        self.watches = HostWatches(scoped, ctx.table("beats"), fetch_reports(ctx.app, topics.heartbeats))
+        self.state = CorrelatorState(scoped, ctx.table("downcheck"), ctx.fired)
+        self.worker_id = uuid.uuid4().hex[:12]
+        self.lagging = False
+        self.outbox: list[dict[str, Any]] = []
 
-    return fetched
+    async def send(self, value: bytes) -> None:
+        await self.downcheck_topic.send(key=DOWNCHECK_KEY, value=value)
 
+    async def post(self, item: dict[str, Any]) -> None:
+        self.outbox.append(item)
+        if len(self.outbox) >= BATCH_MAX:
+            await self.flush()
 
-def install(
-    app: Any,
-    topics: Any,
-    raw: dict[str, Any],
-    raw_table: Callable[..., Any],
-    fired: Any,
-    scoped: Scoped,
-    publish: Callable[[Alert], None],
-    muted: Callable[[Alert], str | None],
-    stats: Any,
-) -> None:
-    """Add the down-checker's agents, tables and timer to the worker's Faust app."""
-    heartbeats_topic = app.topic(topics.heartbeats, **raw)
-    downcheck_topic = app.topic(topics.downcheck, **raw)
-    watches = HostWatches(scoped, raw_table("beats"), _fetch_reports(app, topics.heartbeats))
-    state = CorrelatorState(scoped, raw_table("downcheck"), fired)
-    worker_id = uuid.uuid4().hex[:12]
-    lagging = [False]
+    async def flush(self) -> None:
+        if self.outbox:
+            items = self.outbox[:]
+            self.outbox.clear()
+            await self.send(batch_record(items))
 
-    # Signals and probes wait here for the next tick and go out as one record: a fresh worker
-    # meets every host at once (15,000 joins), a healed partition brings thousands back, and
-    # one down-check record per signal made each of those a burst of lag.
-    outbox: list[dict[str, Any]] = []
+    # -- watch: heartbeats and witness reports in, signals to the outbox ---------------------
 
-    async def send(value: bytes) -> None:
-        await downcheck_topic.send(key=DOWNCHECK_KEY, value=value)
-
-    async def post(item: dict[str, Any]) -> None:
-        outbox.append(item)
-        if len(outbox) >= BATCH_MAX:
-            await flush()
-
-    async def flush() -> None:
-        if outbox:
-            items = outbox[:]
-            outbox.clear()
-            await send(batch_record(items))
-
-    @app.agent(heartbeats_topic)
-    async def watch(stream: Any) -> None:
+    async def watch(self, stream: Any) -> None:
         async for event in stream.events():
-            message = event.message
-            try:
-                hb = decode(event.value)
-            except DecodeError as exc:
-                stats.malformed += 1
-                log.warning("event=malformed_record topic=heartbeats reason=%r", str(exc))
-                continue
-            now = time.time()
-            # Faust gives the record timestamp in seconds; it is the broker's append time on a
-            # LogAppendTime topic (type 1), else the producer's clock, which is never trusted.
-            appended = message.timestamp if message.timestamp is not None else now
-            arrived = min(now, appended) if message.timestamp_type == 1 else now
-            watches.read(message.partition, arrived, message.offset, now)
-            if isinstance(hb, Heartbeat):
-                stats.heartbeats += 1
-                for sig in watches.heartbeat(hb, message.partition, appended, arrived):
-                    await post(signal_body(sig))
-            elif isinstance(hb, PeerProbe):
-                await post(probe_body(hb.host_id, hb.target, hb.ok))
+            await self.on_heartbeat_record(event)
 
-    @app.agent(downcheck_topic)
-    async def correlate(stream: Any) -> None:
+    async def on_heartbeat_record(self, event: Any) -> None:
+        message = event.message
+        try:
+            hb = decode(event.value)
+        except DecodeError as exc:
+            self.stats.malformed += 1
+            log.warning("event=malformed_record topic=heartbeats reason=%r", str(exc))
+            return
+        now = time.time()
+        # Faust gives the record timestamp in seconds; it is the broker's append time on a
+        # LogAppendTime topic (type 1), else the producer's clock, which is never trusted.
+        appended = message.timestamp if message.timestamp is not None else now
+        arrived = min(now, appended) if message.timestamp_type == 1 else now
+        self.watches.read(message.partition, arrived, message.offset, now)
+        if isinstance(hb, Heartbeat):
+            self.stats.heartbeats += 1
+            for sig in self.watches.heartbeat(hb, message.partition, appended, arrived):
+                await self.post(signal_body(sig))
+        elif isinstance(hb, PeerProbe):
+            await self.post(probe_body(hb.host_id, hb.target, hb.ok))
+
+    # -- correlate: the fleet's signals in, alerts through ``fired`` ---------------------------
+
+    async def correlate(self, stream: Any) -> None:
         async for payload in stream:
-            stats.downcheck_signals += 1
-            try:
-                notices = state.apply(orjson.loads(payload), time.time())
-            except (orjson.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
-                stats.malformed += 1
-                log.warning("event=malformed_record topic=downcheck reason=%r", str(exc))
-                continue
-            for notice in notices:
-                announce(notice)
+            self.on_downcheck_record(payload)
 
-    def announce(notice: DownNotice) -> None:
-        key = notice.fingerprint.encode()
-        previous = fired.get(key)
+    def on_downcheck_record(self, payload: bytes) -> None:
+        self.stats.downcheck_signals += 1
+        try:
+            notices = self.state.apply(orjson.loads(payload), time.time())
+        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
+            self.stats.malformed += 1
+            log.warning("event=malformed_record topic=downcheck reason=%r", str(exc))
+            return
+        for notice in notices:
+            self.announce(notice)
+
+    def announce(self, notice: DownNotice) -> None:
+        previous = self.ctx.fired.get(notice.fingerprint.encode())
         if notice.state == "firing":
-            alert = _stamped(downcheck_alert(notice, notice.at))
-            why = muted(alert)
-            if why is None:
-                publish(alert)
-            else:  # its resolution is then not announced either (nothing firing in ``fired``)
-                log.info("event=alert_suppressed rule=%s host=%s region=%s why=%s", alert.rule,
-                         alert.host_id or "-", alert.region or "-", why)  # fmt: skip
+            self.announce_firing(_stamped(downcheck_alert(notice, notice.at)))
             return
         if previous is None:
             return  # never announced (fired before a restart that lost it): nothing to close
         first: Alert = decode_as(previous, Alert)
         if first.state == "firing":
-            publish(_stamped(downcheck_alert(notice, first.started_at)))
+            self.ctx.publish(_stamped(downcheck_alert(notice, first.started_at)))
 
-    @app.timer(TICK_S)
-    async def deadlines() -> None:
+    def announce_firing(self, alert: Alert) -> None:
+        why = self.ctx.holder.muted(alert)
+        if why is None:
+            self.ctx.publish(alert)
+        else:  # its resolution is then not announced either (nothing firing in ``fired``)
+            log.info("event=alert_suppressed rule=%s host=%s region=%s why=%s", alert.rule,
+                     alert.host_id or "-", alert.region or "-", why)  # fmt: skip
+
+    # -- the deadline timer: late/silent signals, then the tick ------------------------------
+
+    async def deadlines(self) -> None:
         now = time.time()
-        tps = [tp for tp in app.assignor.assigned_actives() if tp.topic == topics.heartbeats]
-        actives = frozenset(tp.partition for tp in tps)
-        if actives != watches.actives:
-            watches.resync(actives, now)
-        clocks = watches.clocks(now)
-        lag_s = now - watches.watermark(clocks, now)
-        stats.watched, stats.heartbeat_lag_s = len(watches.mem), lag_s
-        if (lag_s > BEHIND_S) != lagging[0]:
-            lagging[0] = lag_s > BEHIND_S
-            log.warning("event=%s lag_s=%.1f", "heartbeats_behind" if lagging[0] else "heartbeats_caught_up", lag_s)
-        for sig in watches.due(clocks, now):
-            await post(signal_body(sig))  # an outage makes thousands due in one tick: bounded records
-        await flush()  # before the tick: the correlator judges at the tick what came before it
-        await send(tick_record(worker_id, now - lag_s))
+        actives = assigned_partitions(self.ctx.app, self.ctx.settings.topics.heartbeats)
+        if actives != self.watches.actives:
+            self.watches.resync(actives, now)
+        clocks = self.watches.clocks(now)
+        lag_s = now - self.watches.watermark(clocks, now)
+        self.note_lag(lag_s)
+        for sig in self.watches.due(clocks, now):
+            await self.post(signal_body(sig))  # an outage makes thousands due in one tick: bounded records
+        await self.flush()  # before the tick: the correlator judges at the tick what came before it
+        await self.send(tick_record(self.worker_id, now - lag_s))
+
+    def note_lag(self, lag_s: float) -> None:
+        """Into the stats; a line in the log when it passes :data:`BEHIND_S` and when it is back."""
+        self.stats.watched, self.stats.heartbeat_lag_s = len(self.watches.mem), lag_s
+        if (lag_s > BEHIND_S) != self.lagging:
+            self.lagging = lag_s > BEHIND_S
+            log.warning("event=%s lag_s=%.1f", "heartbeats_behind" if self.lagging else "heartbeats_caught_up", lag_s)
+
+
+def install(ctx: WorkerContext) -> None:
+    """Add the down-checker's agents, tables and timer to the worker's app."""
+    stage = DownCheckStage(ctx)
+    ctx.app.agent(stage.heartbeats_topic)(stage.watch)
+    ctx.app.agent(stage.downcheck_topic)(stage.correlate)
+    ctx.app.timer(TICK_S)(stage.deadlines)
