@@ -19,15 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collector.connection import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaConnection
 from collector.contract import DEFAULT_TOPIC_PREFIX
-from collector.kafka_io import DEFAULT_BOOTSTRAP
 from collector.log_tail import LogRule, LogSource
 from collector.problems import ProblemsError
 from collector.processes import GroupSelector
 from collector.witness import Peer, parse_address
-
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class ConfigError(ProblemsError):
@@ -35,40 +32,15 @@ class ConfigError(ProblemsError):
 
 
 @dataclass(frozen=True)
-class KafkaSettings:
-    """How the agent reaches Kafka, including TLS and SASL."""
+class KafkaSettings(KafkaConnection):
+    """How the agent reaches Kafka (the shared connection settings) and names its topics."""
 
-    bootstrap_servers: str = DEFAULT_BOOTSTRAP
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
-    security_protocol: str = "PLAINTEXT"
-    ssl_cafile: str = ""
-    ssl_certfile: str = ""
-    ssl_keyfile: str = ""
-    sasl_mechanism: str = "PLAIN"
-    sasl_username: str = ""
-    sasl_password: str = ""
     request_timeout_s: float = 10.0
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka clients (TLS context and SASL when configured)."""
-        options: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap_servers,
-            "security_protocol": self.security_protocol,
-            "request_timeout_ms": int(self.request_timeout_s * 1000),
-        }
-        if self.security_protocol in ("SSL", "SASL_SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            options["ssl_context"] = create_ssl_context(
-                cafile=self.ssl_cafile or None,
-                certfile=self.ssl_certfile or None,
-                keyfile=self.ssl_keyfile or None,
-            )
-        if self.security_protocol.startswith("SASL"):
-            options["sasl_mechanism"] = self.sasl_mechanism
-            options["sasl_plain_username"] = self.sasl_username
-            options["sasl_plain_password"] = self.sasl_password
-        return options
+        return {**super().client_options(), "request_timeout_ms": int(self.request_timeout_s * 1000)}
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from collector.connection import DEFAULT_BOOTSTRAP, Bootstrap, as_connection, start_client
 from collector.contract import Topics
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
 DEFAULT_PARTITIONS = 8
 
 
@@ -53,14 +54,14 @@ def quiet_client_logs() -> Iterator[None]:
         logger.setLevel(before)
 
 
-async def broker_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:
+async def broker_ready(bootstrap: Bootstrap, timeout_s: float = 5.0) -> bool:
     """True when a client metadata round-trip succeeds (an open port is not enough)."""
     with quiet_client_logs():
         return await _metadata_round_trip(bootstrap, timeout_s)
 
 
-async def _metadata_round_trip(bootstrap: str, timeout_s: float) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+async def _metadata_round_trip(bootstrap: Bootstrap, timeout_s: float) -> bool:
+    admin = AIOKafkaAdminClient(**as_connection(bootstrap).client_options(), request_timeout_ms=int(timeout_s * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         await asyncio.wait_for(admin.list_topics(), timeout_s)
@@ -73,26 +74,27 @@ async def _metadata_round_trip(bootstrap: str, timeout_s: float) -> bool:
             await admin.close()
 
 
-async def wait_for_broker(bootstrap: str, timeout_s: float) -> None:
+async def wait_for_broker(bootstrap: Bootstrap, timeout_s: float) -> None:
     """Poll until the broker answers metadata requests; raise ``TimeoutError`` otherwise."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if await broker_ready(bootstrap, timeout_s=min(5.0, max(0.5, deadline - time.monotonic()))):
             return
         await asyncio.sleep(0.5)
-    raise TimeoutError(f"Kafka at {bootstrap} did not answer a metadata request in {timeout_s:.0f}s")
+    where = as_connection(bootstrap).describe()
+    raise TimeoutError(f"Kafka at {where} did not answer a metadata request in {timeout_s:.0f}s")
 
 
 async def ensure_topics(
-    bootstrap: str, names: list[str], partitions: int, configs: Callable[[str], dict[str, str]]
+    bootstrap: Bootstrap, names: list[str], partitions: int, configs: Callable[[str], dict[str, str]]
 ) -> None:
     """Create topics that don't exist yet (idempotent; existing topics are left alone).
 
     ``configs`` gives each topic's configs (:meth:`~collector.contract.Topics.configs`, the one
     definition); an existing topic keeps the configs it has.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    admin = AIOKafkaAdminClient(**as_connection(bootstrap).client_options())
+    await start_client(admin, bootstrap)
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
@@ -110,7 +112,7 @@ async def ensure_topics(
         await admin.close()
 
 
-async def ensure_all_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
+async def ensure_all_topics(bootstrap: Bootstrap, topics: Topics, partitions: int) -> None:
     """The data topics with ``partitions`` partitions and the compacted control topics with one.
 
     The alert topic is among the data topics (Faust needs the ``fired`` table's changelog to

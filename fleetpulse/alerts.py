@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer
 
+from collector.connection import Bootstrap, as_connection, start_client
 from collector.contract import Alert, DecodeError, Topics, decode_as
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def format_alert(alert: Alert) -> str:
 
 
 async def tail_alerts(
-    bootstrap: str,
+    bootstrap: Bootstrap,
     topics: Topics,
     stop: asyncio.Event,
     on_alert: Callable[[Alert], None],
@@ -37,12 +38,12 @@ async def tail_alerts(
     """Call ``on_alert`` for every alert until ``stop`` is set (no consumer group, no commits)."""
     consumer = AIOKafkaConsumer(
         topics.alerts,
-        bootstrap_servers=bootstrap,
+        **as_connection(bootstrap).client_options(),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
     )
-    await consumer.start()
+    await start_client(consumer, bootstrap)
     try:
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=500)
@@ -65,7 +66,7 @@ def _decoded(record: Any) -> Alert | None:
 
 
 async def read_alerts(
-    bootstrap: str,
+    bootstrap: Bootstrap,
     topics: Topics,
     since: float,
     until: float,
@@ -86,12 +87,12 @@ async def read_alerts(
     # topic's metadata; they are then moved to the run's start by time.
     consumer = AIOKafkaConsumer(
         topics.alerts,
-        bootstrap_servers=bootstrap,
+        **as_connection(bootstrap).client_options(),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
+    await start_client(consumer, bootstrap)
     out: list[Alert] = []
     try:
         parts = sorted(consumer.assignment(), key=lambda tp: tp.partition)

@@ -9,6 +9,7 @@ import time
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from collector.connection import Bootstrap, as_connection, start_client
 from collector.contract import Topics
 from collector.kafka_io import ensure_all_topics, partitions_from_env
 from policies.control import POLICY_KEY, PublishedPolicy, decode_silence, encode_silence
@@ -25,16 +26,16 @@ def operator() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-async def _produce(bootstrap: str, topic: str, key: bytes, value: bytes | None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
+async def _produce(bootstrap: Bootstrap, topic: str, key: bytes, value: bytes | None) -> None:
+    producer = AIOKafkaProducer(**as_connection(bootstrap).client_options(), acks="all", enable_idempotence=True)
+    await start_client(producer, bootstrap)
     try:
         await producer.send_and_wait(topic, key=key, value=value)
     finally:
         await producer.stop()
 
 
-async def read_latest(bootstrap: str, topic: str) -> dict[bytes, bytes | None]:
+async def read_latest(bootstrap: Bootstrap, topic: str) -> dict[bytes, bytes | None]:
     """The latest value per key of a compacted topic (None for a deleted key)."""
     latest: dict[bytes, bytes | None] = {}
 
@@ -50,7 +51,7 @@ async def read_latest(bootstrap: str, topic: str) -> dict[bytes, bytes | None]:
     return latest
 
 
-async def publish_policy(bootstrap: str, topics: Topics, files: dict[str, str], version: str) -> PublishedPolicy:
+async def publish_policy(bootstrap: Bootstrap, topics: Topics, files: dict[str, str], version: str) -> PublishedPolicy:
     """Publish a (validated) policy set; running workers apply it within a second or so."""
     await ensure_all_topics(bootstrap, topics, partitions_from_env())
     published = PublishedPolicy(files, version, time.time(), operator())
@@ -58,18 +59,18 @@ async def publish_policy(bootstrap: str, topics: Topics, files: dict[str, str], 
     return published
 
 
-async def current_policy(bootstrap: str, topics: Topics) -> PublishedPolicy | None:
+async def current_policy(bootstrap: Bootstrap, topics: Topics) -> PublishedPolicy | None:
     await ensure_all_topics(bootstrap, topics, partitions_from_env())
     raw = (await read_latest(bootstrap, topics.policies)).get(POLICY_KEY)
     return None if raw is None else PublishedPolicy.decode(raw)
 
 
-async def put_silence(bootstrap: str, topics: Topics, silence: Silence) -> None:
+async def put_silence(bootstrap: Bootstrap, topics: Topics, silence: Silence) -> None:
     await ensure_all_topics(bootstrap, topics, partitions_from_env())
     await _produce(bootstrap, topics.silences, silence.id.encode(), encode_silence(silence))
 
 
-async def silences(bootstrap: str, topics: Topics) -> list[Silence]:
+async def silences(bootstrap: Bootstrap, topics: Topics) -> list[Silence]:
     """Every silence on record (active, future and ended but not yet compacted away)."""
     await ensure_all_topics(bootstrap, topics, partitions_from_env())
     found = []

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.aio import sleep_unless
+from collector.connection import Bootstrap, as_connection, connection_from_env, start_client
 from collector.contract import Alert, MetricBatch, Topics, decode_as
 from collector.kafka_io import bootstrap_servers
 from fleetpulse.alerts import format_alert
@@ -78,15 +79,19 @@ def _burners() -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", code], start_new_session=True) for _ in range(os.cpu_count() or 1)]
 
 
-async def _watch(opts: DemoOptions, bootstrap: str, stop: asyncio.Event) -> None:
+async def _watch(opts: DemoOptions, bootstrap: Bootstrap, stop: asyncio.Event) -> None:
     """Narrate alerts and this host's CPU while the demo runs."""
     from aiokafka import AIOKafkaConsumer
 
     topics = Topics(opts.topic_prefix)
     consumer = AIOKafkaConsumer(
-        topics.alerts, topics.metrics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
+        topics.alerts,
+        topics.metrics,
+        **as_connection(bootstrap).client_options(),
+        group_id=None,
+        auto_offset_reset="latest",
     )
-    await consumer.start()
+    await start_client(consumer, bootstrap)
     shown = [0]
     try:
         while not stop.is_set():
@@ -153,7 +158,7 @@ async def _story(opts: DemoOptions, children: dict[str, subprocess.Popen[bytes]]
             b.wait()
 
 
-def _apply_policies(bootstrap: str, prefix: str) -> None:
+def _apply_policies(bootstrap: Bootstrap, prefix: str) -> None:
     """Publish the example policies plus the demo's short rule, as ``fleetpulse policy apply`` does."""
     from fleetpulse.control import publish_policy
     from policies.loader import load_policy_texts, policy_files
@@ -192,11 +197,13 @@ def run_demo(opts: DemoOptions) -> int:
         if not started:
             kafka = None  # not ours to stop
 
+    # The children read the same FLEETPULSE_KAFKA_* credentials from the environment (never argv).
     common = ["--home", str(opts.home), "--bootstrap", bootstrap, "--topic-prefix", opts.topic_prefix]
+    connection = connection_from_env(os.environ, bootstrap=bootstrap)
     target = default_target(opts.home)
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        _apply_policies(bootstrap, opts.topic_prefix)
+        _apply_policies(connection, opts.topic_prefix)
         children["worker"] = _spawn("worker", ["worker", *common, "--app-id", "fleetpulse-demo"], logs)
         children["sink"] = _spawn("sink", ["sink", *common, "--clickhouse-url", target], logs)
         time.sleep(2)  # topics are created by the worker; the agent retries anyway
@@ -209,7 +216,7 @@ def run_demo(opts: DemoOptions) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            watcher = asyncio.create_task(_watch(opts, bootstrap, stop))
+            watcher = asyncio.create_task(_watch(opts, connection, stop))
             await _story(opts, children, stop)
             stop.set()
             await watcher

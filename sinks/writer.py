@@ -58,6 +58,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from collector.aio import sleep_unless
+from collector.connection import Bootstrap, as_connection, start_client
 from collector.contract import DecodeError, Topics, decode
 from sinks.rows import TableRows
 from sinks.schema import SchemaSettings, apply_migrations, check_database_name
@@ -290,7 +291,7 @@ class Sink:
     def __init__(
         self,
         client: Any,
-        bootstrap: str,
+        bootstrap: Bootstrap,
         topics: Topics,
         database: str,
         group_id: str = "fleetpulse-sink",
@@ -324,8 +325,9 @@ class Sink:
         if not await self._retry(self._migrate, stop, "migration"):
             return
         s = self.settings
+        kafka = as_connection(self.bootstrap)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **kafka.client_options(),
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -334,10 +336,10 @@ class Sink:
             fetch_max_bytes=16 * MiB,
         )
         consumer.subscribe(self.source_topics(), listener=_Rebalance(self))
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        producer = AIOKafkaProducer(**kafka.client_options(), acks="all", linger_ms=5)
         self._consumer = consumer
-        await consumer.start()
-        await producer.start()
+        await start_client(consumer, kafka)
+        await start_client(producer, kafka)
         log.info("event=sink_started group=%s database=%s", self.group_id, self.database)
         try:
             await self._loop(consumer, producer, stop)

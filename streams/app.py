@@ -20,6 +20,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import faust
+
+from collector.connection import Bootstrap, as_connection
 from streams import downcheck, evaluation, group_rules
 from streams.consumer import App as FleetApp
 from streams.context import ReportStep, WorkerContext
@@ -29,15 +32,32 @@ from streams.settings import WorkerSettings
 log = logging.getLogger(__name__)
 
 
-def broker_urls(bootstrap: str) -> list[str]:
+def broker_urls(bootstrap: Bootstrap) -> list[str]:
     """``host:port,host:port`` -> Faust's ``kafka://`` URLs."""
-    return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
+    servers = as_connection(bootstrap).bootstrap_servers
+    return [f"kafka://{server.strip()}" for server in servers.split(",") if server.strip()]
+
+
+def broker_credentials(bootstrap: Bootstrap) -> faust.auth.Credentials | None:
+    """The connection's TLS/SASL settings as Faust credentials (None: PLAINTEXT)."""
+    kafka = as_connection(bootstrap)
+    if kafka.sasl:
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password,
+            ssl_context=kafka.ssl_context(),
+            mechanism=kafka.sasl_mechanism,
+        )
+    if kafka.tls:
+        return faust.SSLCredentials(kafka.ssl_context())
+    return None
 
 
 def new_app(settings: WorkerSettings) -> FleetApp:
     return FleetApp(
         settings.app_id,
         broker=broker_urls(settings.bootstrap),
+        broker_credentials=broker_credentials(settings.bootstrap),
         store="memory://",
         datadir=str(settings.datadir / settings.app_id),
         web_enabled=False,

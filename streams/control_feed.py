@@ -15,6 +15,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from collector.connection import Bootstrap, as_connection, start_client
 from collector.kafka_io import quiet_client_logs
 
 log = logging.getLogger(__name__)
@@ -25,14 +26,16 @@ Handler = Callable[[ConsumerRecord], None]
 class ControlFeed:
     """Reads ``handlers``' topics from the beginning and keeps following them."""
 
-    def __init__(self, bootstrap: str, handlers: dict[str, Handler]) -> None:
+    def __init__(self, bootstrap: Bootstrap, handlers: dict[str, Handler]) -> None:
         self.bootstrap = bootstrap
         self.handlers = handlers
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
-        await consumer.start()
+        consumer = AIOKafkaConsumer(
+            **as_connection(self.bootstrap).client_options(), enable_auto_commit=False, group_id=None
+        )
+        await start_client(consumer, self.bootstrap)
         partitions: list[TopicPartition] = []
         for topic in self.handlers:
             found = await _partitions(consumer, topic)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collector.connection import Bootstrap
 from collector.contract import Topics
 from policies.model import PolicySet
 
@@ -16,7 +17,7 @@ class WorkerSettings:
     ``policy`` is used until (and unless) the policy topic holds an applied set.
     """
 
-    bootstrap: str
+    bootstrap: Bootstrap  # servers and credentials (a plain string: PLAINTEXT)
     topics: Topics
     policy: PolicySet
     app_id: str = "fleetpulse-worker"

@@ -15,6 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from collector.connection import KafkaUnreachable
 from fleetpulse.cli import agent, alerts, demo, kafka, policy, query, silence, simulate, sink, worker
 from fleetpulse.cli.worker import worker_args
 
@@ -54,7 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.log_level)
     try:
         return int(args.func(args) or 0)
-    except ValueError as exc:
+    except KafkaUnreachable as exc:  # a refused password, an untrusted certificate, no broker
+        sys.stderr.write(f"fleetpulse {args.command}: Kafka: {exc}\n")
+        return 1
+    except ValueError as exc:  # settings that cannot work (connection settings included): usage
         sys.stderr.write(f"fleetpulse {args.command}: {exc}\n")
         return 2
 

@@ -101,7 +101,7 @@ def agent_config(args: argparse.Namespace) -> tuple[AgentConfig, Path]:
             changes[key] = getattr(args, flag)
     if args.label:
         changes["labels"] = {**config.labels, **labels(args.label)}
-    kafka = dataclasses.replace(config.kafka, **kafka_overrides(args))
+    kafka = dataclasses.replace(config.kafka, **kafka_overrides(args)).checked()
     config = dataclasses.replace(config, kafka=kafka, **changes)  # type: ignore[arg-type]
     if args.interval is not None and not args.interval > 0:
         raise ValueError(f"--interval must be > 0, got {args.interval}")

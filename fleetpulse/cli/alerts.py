@@ -23,5 +23,5 @@ def run(args: argparse.Namespace) -> int:
 
     show = printer(as_json=args.json)
     kafka = kafka_target(args)
-    run_until_signal(lambda stop: tail_alerts(kafka.bootstrap, kafka.topics, stop, show, args.from_beginning))
+    run_until_signal(lambda stop: tail_alerts(kafka.kafka, kafka.topics, stop, show, args.from_beginning))
     return 0

@@ -1,9 +1,10 @@
 """What the subcommands share: the options every one of them declares the same way, and running until a signal.
 
-The broker options (``--bootstrap``, ``--topic-prefix``) are declared only here, in
-:func:`add_kafka_options`, and read back only through :func:`kafka_target` (a process that
-talks to Kafka) or :func:`kafka_overrides` (the agent, over its config file): a new connection
-setting (TLS, SASL) joins those three and every subcommand that talks to Kafka has it.
+The broker options (``--bootstrap``, ``--topic-prefix`` and the TLS/SASL settings of
+:mod:`collector.connection`) are declared only here, in :func:`add_kafka_options`, and read
+back only through :func:`kafka_target` (a process that talks to Kafka) or
+:func:`kafka_overrides` (the agent, over its config file): every subcommand that talks to
+Kafka has every connection setting. A password is never a flag (argv is public).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from collector.connection import KafkaConnection, connection_from_env
 from collector.contract import DEFAULT_TOPIC_PREFIX, Topics
 from collector.kafka_io import bootstrap_servers
 
@@ -42,6 +44,22 @@ def add_topic_prefix_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The TLS/SASL flags: (flag, connection key, help). Each also reads FLEETPULSE_KAFKA_<KEY>.
+SECURITY_FLAGS = (
+    ("--security-protocol", "security_protocol", "PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL"),
+    ("--ssl-cafile", "ssl_cafile", "CA certificate (PEM) the broker's certificate is checked against"),
+    ("--ssl-certfile", "ssl_certfile", "client certificate (PEM), for mutual TLS"),
+    ("--ssl-keyfile", "ssl_keyfile", "the client certificate's private key (PEM)"),
+    ("--sasl-mechanism", "sasl_mechanism", "PLAIN (default), SCRAM-SHA-256 or SCRAM-SHA-512"),
+    ("--sasl-username", "sasl_username", "SASL user"),
+    (
+        "--sasl-password-file",
+        "sasl_password_file",
+        "file holding the SASL password (or set FLEETPULSE_KAFKA_SASL_PASSWORD; never a flag)",
+    ),
+)
+
+
 def add_kafka_options(parser: argparse.ArgumentParser) -> None:
     """How a subcommand reaches the broker and names its topics; read back with :func:`kafka_target`."""
     parser.add_argument(
@@ -49,6 +67,20 @@ def add_kafka_options(parser: argparse.ArgumentParser) -> None:
         help="Kafka bootstrap servers (default $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)",
     )
     add_topic_prefix_option(parser)
+    group = parser.add_argument_group("Kafka security (each also read from $FLEETPULSE_KAFKA_<NAME>)")
+    for flag, key, text in SECURITY_FLAGS:
+        group.add_argument(flag, dest=f"kafka_{key}", metavar=key.rpartition("_")[2].upper(), help=text)
+    # Declared to be refused: argv is readable by every local user (ps), and unknown, the flag
+    # would be taken as an abbreviation of --sasl-password-file.
+    group.add_argument("--sasl-password", nargs="?", action=_RefusedPassword, help=argparse.SUPPRESS)
+
+
+class _RefusedPassword(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        parser.error(
+            "a password is never a command-line flag (every local user can read process arguments):"
+            " set FLEETPULSE_KAFKA_SASL_PASSWORD or use --sasl-password-file"
+        )
 
 
 def add_clickhouse_options(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +122,14 @@ def kafka_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if args.bootstrap:
         overrides["bootstrap_servers"] = args.bootstrap
+    given = {key: getattr(args, f"kafka_{key}", None) for _, key, _ in SECURITY_FLAGS}
+    if any(given.values()):
+        # Read through the one reader of these settings (the password file included), with no
+        # environment: the agent's loader already applied its FLEETPULSE_KAFKA_* variables.
+        read = connection_from_env({}, given)
+        overrides.update({key: getattr(read, key) for key, value in given.items() if value and hasattr(read, key)})
+        if given.get("sasl_password_file"):
+            overrides["sasl_password"] = read.sasl_password
     prefix = _given_topic_prefix(args)
     if prefix:
         overrides["topic_prefix"] = prefix
@@ -102,15 +142,24 @@ def _given_topic_prefix(args: argparse.Namespace) -> str | None:
 
 @dataclass(frozen=True)
 class KafkaTarget:
-    """The broker a subcommand talks to and the names of the pipeline's topics on it."""
+    """The broker a subcommand talks to (with its credentials) and the names of the pipeline's topics on it."""
 
-    bootstrap: str
+    kafka: KafkaConnection
     topics: Topics
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap_servers
 
 
 def kafka_target(args: argparse.Namespace) -> KafkaTarget:
-    """The broker options of :func:`add_kafka_options`, with the environment's defaults applied."""
-    return KafkaTarget(bootstrap=bootstrap_servers(args.bootstrap), topics=Topics(topic_prefix(args)))
+    """The broker options of :func:`add_kafka_options`, with the environment's defaults applied.
+
+    Settings that cannot work are a :class:`~collector.connection.ConnectionSettingsError`
+    (the CLI reports it as a usage error, exit 2)."""
+    given = {key: getattr(args, f"kafka_{key}", None) for _, key, _ in SECURITY_FLAGS}
+    kafka = connection_from_env(os.environ, given, bootstrap=bootstrap_servers(args.bootstrap)).checked()
+    return KafkaTarget(kafka=kafka, topics=Topics(topic_prefix(args)))
 
 
 def run_until_signal(coro_factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:

@@ -58,7 +58,7 @@ def run_apply(args: argparse.Namespace) -> int:
         return 2
     files, policy = loaded
     kafka = kafka_target(args)
-    published = asyncio.run(publish_policy(kafka.bootstrap, kafka.topics, files, policy.version))
+    published = asyncio.run(publish_policy(kafka.kafka, kafka.topics, files, policy.version))
     print(f"applied policy {published.version}: {len(policy)} rule(s) from {len(files)} file(s)")
     return 0
 
@@ -69,7 +69,7 @@ def run_list(args: argparse.Namespace) -> int:
     from policies.loader import PolicyError, load_policy_texts
 
     kafka = kafka_target(args)
-    published = asyncio.run(current_policy(kafka.bootstrap, kafka.topics))
+    published = asyncio.run(current_policy(kafka.kafka, kafka.topics))
     if published is None:
         print("no policy set has been applied (workers use their --policy files)")
         return 1

@@ -57,7 +57,7 @@ def run_add(args: argparse.Namespace) -> int:
     except (ControlError, ValueError) as exc:
         sys.stderr.write(f"fleetpulse silence add: {exc}\n")
         return 2
-    asyncio.run(ctl.put_silence(kafka.bootstrap, kafka.topics, silence))
+    asyncio.run(ctl.put_silence(kafka.kafka, kafka.topics, silence))
     print(silence.id)
     return 0
 
@@ -68,7 +68,7 @@ def run_list(args: argparse.Namespace) -> int:
     from policies.control import format_matcher
 
     kafka = kafka_target(args)
-    found = asyncio.run(ctl.silences(kafka.bootstrap, kafka.topics))
+    found = asyncio.run(ctl.silences(kafka.kafka, kafka.topics))
     now = time.time()
     shown = [s for s in found if args.all or s.ends_at > now]
     for s in shown:
@@ -87,7 +87,7 @@ def run_expire(args: argparse.Namespace) -> int:
     from policies.model import Silence
 
     kafka = kafka_target(args)
-    found = asyncio.run(ctl.silences(kafka.bootstrap, kafka.topics))
+    found = asyncio.run(ctl.silences(kafka.kafka, kafka.topics))
     now = time.time()
     target = next((s for s in found if s.id == args.id), None)
     if target is None:
@@ -96,7 +96,7 @@ def run_expire(args: argparse.Namespace) -> int:
     ended = Silence(
         target.id, target.matchers, target.starts_at, min(target.ends_at, now), target.created_by, target.comment
     )
-    asyncio.run(ctl.put_silence(kafka.bootstrap, kafka.topics, ended))
+    asyncio.run(ctl.put_silence(kafka.kafka, kafka.topics, ended))
     print(f"expired {target.id}")
     return 0
 

@@ -143,7 +143,7 @@ def play_live(args: argparse.Namespace, scenario: Scenario) -> int:
     async def play(stop: asyncio.Event) -> tuple[Truth, list[Alert] | None]:
         """The run's truth and (with --score) its alerts; None for them when interrupted."""
         truth = await run_simulation(
-            scenario, kafka.bootstrap, kafka.topics, truth_path=truth_path, stop=stop, progress=progress
+            scenario, kafka.kafka, kafka.topics, truth_path=truth_path, stop=stop, progress=progress
         )
         alerts: list[Alert] | None = []
         if args.score and not stop.is_set():
@@ -155,7 +155,7 @@ def play_live(args: argparse.Namespace, scenario: Scenario) -> int:
     try:
         truth, alerts = run_until_signal(play)
     except (KafkaError, OSError) as exc:
-        sys.stderr.write(f"fleetpulse simulate: Kafka at {kafka.bootstrap}: {exc}\n")
+        sys.stderr.write(f"fleetpulse simulate: Kafka at {kafka.kafka.describe()}: {exc}\n")
         return 1
     progress(f"truth written to {truth_path}")
     if alerts is None:
@@ -228,7 +228,7 @@ def score_from_kafka(args: argparse.Namespace, truth: Truth) -> int:
     try:
         alerts = run_until_signal(lambda stop: read_settled_alerts(kafka, truth, settle_s, stop))
     except (KafkaError, OSError) as exc:
-        sys.stderr.write(f"fleetpulse score: Kafka at {kafka.bootstrap}: {exc}\n")
+        sys.stderr.write(f"fleetpulse score: Kafka at {kafka.kafka.describe()}: {exc}\n")
         return 1
     if alerts is None:
         sys.stderr.write("fleetpulse score: interrupted before the run's alerts were all read; not scored\n")
@@ -254,7 +254,7 @@ async def read_settled_alerts(
     """
     from fleetpulse.alerts import read_alerts
 
-    alerts = await read_alerts(kafka.bootstrap, kafka.topics, truth.start, truth.end + settle_s, stop=stop)
+    alerts = await read_alerts(kafka.kafka, kafka.topics, truth.start, truth.end + settle_s, stop=stop)
     return None if stop.is_set() else alerts
 
 

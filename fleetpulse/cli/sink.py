@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     client = connect(target)
     kafka = kafka_target(args)
     # A sink may be the first process of a deployment: create the topics it reads and writes.
-    asyncio.run(ensure_all_topics(kafka.bootstrap, kafka.topics, partitions_from_env()))
-    sink = Sink(client, kafka.bootstrap, kafka.topics, args.database, args.group_id, settings)
+    asyncio.run(ensure_all_topics(kafka.kafka, kafka.topics, partitions_from_env()))
+    sink = Sink(client, kafka.kafka, kafka.topics, args.database, args.group_id, settings)
     log.info("event=sink_target target=%s", redacted(target))
     run_until_signal(sink.run)
     return 0

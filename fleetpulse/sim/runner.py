@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from collector.connection import Bootstrap, as_connection, start_client
 from collector.contract import Topics, encode
 from fleetpulse.sim.faults import Fault
 from fleetpulse.sim.scenario import Scenario, describe
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 async def run_simulation(
     scenario: Scenario,
-    bootstrap: str,
+    bootstrap: Bootstrap,
     topics: Topics,
     *,
     truth_path: str | Path | None = None,
@@ -51,9 +52,13 @@ async def run_simulation(
     if create_topics:
         await ensure_all_topics(bootstrap, topics, partitions_from_env())
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, acks=1, max_batch_size=256 * 1024, request_timeout_ms=30000
+        **as_connection(bootstrap).client_options(),
+        linger_ms=5,
+        acks=1,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=30000,
     )
-    await producer.start()
+    await start_client(producer, bootstrap)
     try:
         start = time.time() + lead_s
         run_id = f"{int(start * 1000):x}"
