@@ -1033,14 +1033,14 @@ class Correlator:
                 newcomers[region] = newcomers.get(region, 0) + 1
         out = 0
         for region, count in silent.items():
-            # Silent on their own (or later), as known now: not a host the outage still holds
-            # from another of its instants, nor one it released whose fresh deadline runs (a
-            # 10 s host whose first beat since the outage is not due yet is not gone: counted
-            # so, it kept a crash wave's instant quorate and its dead hosts held past its bound).
+            # Silent on their own (or later), as known now: not one a blanket released whose
+            # fresh deadline still runs (a 10 s host whose first beat since an outage is not due
+            # yet is not gone: counted so, it kept a crash wave's instant quorate and its dead
+            # hosts held past their release bound).
             others_silent = sum(
                 1
                 for h in self.regions.get(region, ())
-                if self.hosts[h].status not in ("up", "ingest") and h not in fleet.hosts and self._fresh_until(h) <= now
+                if self.hosts[h].status != "up" and h not in fleet.hosts and self._fresh_until(h) <= now
             )
             out += count >= quorum.need(region, others_silent + newcomers.get(region, 0))
         return out >= quorum.parts

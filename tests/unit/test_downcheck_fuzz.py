@@ -2589,6 +2589,35 @@ intervals:
 - 5
 jitter: 0.5
 """,
+    "a_whole_fleet_dead_in_turns_is_one_ingest_outage_that_stays": """
+name: fuzz
+seed: 0
+hosts: 3
+regions: 2
+interval: 10
+duration: 200
+metrics: false
+downcheck:
+  missed: 3.0
+  late: 1.5
+  grace: 0
+  region_share: 0.7
+  group_share: 0.4
+  min_region_hosts: 3
+  min_group_hosts: 3
+  flap_window: 0
+faults:
+- at: 5
+  crash:
+  - r1-h002
+- at: 19
+  crash:
+  - r1-h001
+- at: 26
+  crash:
+  - r1-h001
+  - r2-h001
+""",
 }
 
 
@@ -2606,6 +2635,7 @@ def test_generated_scenarios_keep_the_promise(request: pytest.FixtureRequest) ->
     if not long and not BOUNDED_RUN_FINDS_NOTHING:
         pytest.skip("run with --fuzz-long (FUZZ_EXAMPLES=N); the bounded run is off until it finds nothing")
     examples = _examples() if long else BOUNDED_EXAMPLES
+    checked = [0]
 
     @settings(
         max_examples=examples,
@@ -2616,6 +2646,11 @@ def test_generated_scenarios_keep_the_promise(request: pytest.FixtureRequest) ->
     )
     @given(scenario_docs())
     def run(doc: dict[str, Any]) -> None:
+        checked[0] += 1
+        if long and checked[0] % 250 == 0:
+            print(f"fuzz: {checked[0]} scenarios checked", flush=True)  # seen with pytest -s
         _check_doc(doc)
 
     run()
+    if long:
+        print(f"fuzz: {checked[0]} scenarios checked, no broken promise", flush=True)
