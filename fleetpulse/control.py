@@ -14,6 +14,7 @@ from collector.contract import Topics
 from collector.kafka_io import ensure_all_topics, partitions_from_env
 from policies.control import POLICY_KEY, PublishedPolicy, decode_silence, encode_silence
 from policies.model import Silence
+from policies.signing import Signer
 from streams.control_feed import ControlFeed
 
 
@@ -26,11 +27,12 @@ def operator() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-async def _produce(bootstrap: Bootstrap, topic: str, key: bytes, value: bytes | None) -> None:
+async def _produce(bootstrap: Bootstrap, topic: str, key: bytes, value: bytes | None, signer: Signer | None) -> None:
     producer = AIOKafkaProducer(**as_connection(bootstrap).client_options(), acks="all", enable_idempotence=True)
     await start_client(producer, bootstrap)
+    headers = signer.headers(topic, key, value) if signer is not None else None
     try:
-        await producer.send_and_wait(topic, key=key, value=value)
+        await producer.send_and_wait(topic, key=key, value=value, headers=headers)
     finally:
         await producer.stop()
 
@@ -51,11 +53,14 @@ async def read_latest(bootstrap: Bootstrap, topic: str) -> dict[bytes, bytes | N
     return latest
 
 
-async def publish_policy(bootstrap: Bootstrap, topics: Topics, files: dict[str, str], version: str) -> PublishedPolicy:
-    """Publish a (validated) policy set; running workers apply it within a second or so."""
+async def publish_policy(
+    bootstrap: Bootstrap, topics: Topics, files: dict[str, str], version: str, signer: Signer | None = None
+) -> PublishedPolicy:
+    """Publish a (validated) policy set, signed when ``signer`` is given; running workers apply it
+    within a second or so (workers with trusted keys only if a trusted key signed it)."""
     await ensure_all_topics(bootstrap, topics, partitions_from_env())
     published = PublishedPolicy(files, version, time.time(), operator())
-    await _produce(bootstrap, topics.policies, POLICY_KEY, published.encode())
+    await _produce(bootstrap, topics.policies, POLICY_KEY, published.encode(), signer)
     return published
 
 
@@ -65,9 +70,9 @@ async def current_policy(bootstrap: Bootstrap, topics: Topics) -> PublishedPolic
     return None if raw is None else PublishedPolicy.decode(raw)
 
 
-async def put_silence(bootstrap: Bootstrap, topics: Topics, silence: Silence) -> None:
+async def put_silence(bootstrap: Bootstrap, topics: Topics, silence: Silence, signer: Signer | None = None) -> None:
     await ensure_all_topics(bootstrap, topics, partitions_from_env())
-    await _produce(bootstrap, topics.silences, silence.id.encode(), encode_silence(silence))
+    await _produce(bootstrap, topics.silences, silence.id.encode(), encode_silence(silence), signer)
 
 
 async def silences(bootstrap: Bootstrap, topics: Topics) -> list[Silence]:

@@ -102,6 +102,12 @@ def _announcer(ctx: WorkerContext) -> Callable[[], Awaitable[None]]:
             len(policy),
             ",".join(evaluation.event_topics(ctx.settings.topics)),
         )
+        if ctx.settings.verifier is None:
+            log.warning(
+                "event=control_unauthenticated detail=%r",
+                "policy and silence records are obeyed unsigned: anyone who can write the control topics"
+                " changes the policy; give the worker --trusted-key (see SECURITY.md)",
+            )
 
     return announce
 

@@ -64,7 +64,7 @@ class WorkerContext:
         self.report_steps: list[ReportStep] = []
         self._topics: dict[tuple[str, ...], TopicT] = {}
         self.fired = self.table("fired", changelog_topic=self.topic(settings.topics.alerts))
-        self.holder = PolicyHolder(settings.policy, self.stats, announced=self.announced)
+        self.holder = PolicyHolder(settings.policy, self.stats, announced=self.announced, verifier=settings.verifier)
 
     def topic(self, *names: str) -> TopicT:
         """The app's topic over ``names`` carrying raw bytes (one object per set of names)."""

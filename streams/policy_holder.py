@@ -20,6 +20,7 @@ from policies.engine import Evaluator
 from policies.lifecycle import AnnouncedLookup
 from policies.loader import PolicyError, load_policy_texts
 from policies.model import PolicySet
+from policies.signing import Verifier
 from policies.suppress import Suppressor
 from streams.settings import WorkerStats
 
@@ -34,9 +35,18 @@ class PolicyHolder:
     table, see :class:`~streams.context.WorkerContext`).
     """
 
-    def __init__(self, policy: PolicySet, stats: WorkerStats, announced: AnnouncedLookup | None = None) -> None:
+    def __init__(
+        self,
+        policy: PolicySet,
+        stats: WorkerStats,
+        announced: AnnouncedLookup | None = None,
+        verifier: Verifier | None = None,
+    ) -> None:
         self.evaluator = Evaluator(policy, announced=announced)
         self.stats = stats
+        # With trusted keys, only records they signed are obeyed (see policies.signing).
+        self.verifier = verifier
+        self.applied_at = float("-inf")  # of the published set in force: an older one is a replay
         stats.policy_version = policy.version
         # group rule -> the metric it read, for group rules a later set removed: their open
         # alerts are closed by the worker holding the group's state (see streams.group_rules)
@@ -55,8 +65,23 @@ class PolicyHolder:
         matched against the label set every alert is matched by (:func:`~policies.alerts.labels_of`)."""
         return self.suppressor.reason(labels_of(alert), alert.at, alert.fingerprint)
 
+    def _unsigned(self, record: ConsumerRecord) -> str | None:
+        if self.verifier is None:
+            return None
+        return self.verifier.problem(record.topic, record.key or b"", record.value, record.headers)
+
     def on_policy(self, record: ConsumerRecord) -> None:
         if record.key != POLICY_KEY or record.value is None:
+            return
+        why = self._unsigned(record)
+        if why is not None:
+            self.stats.policies_refused += 1
+            log.error(
+                "event=policy_refused reason=signature offset=%d keeping=%s detail=%r",
+                record.offset,
+                self.evaluator.policy.version,
+                why,
+            )
             return
         try:
             published = PublishedPolicy.decode(record.value)
@@ -72,6 +97,16 @@ class PolicyHolder:
                 "\n  ".join(problems),
             )
             return
+        if published.applied_at < self.applied_at:
+            self.stats.policies_refused += 1
+            log.error(
+                "event=policy_refused reason=stale offset=%d keeping=%s detail=%r",
+                record.offset,
+                self.evaluator.policy.version,
+                f"applied at {published.applied_at:.3f}, before the set in force: a replayed record",
+            )
+            return
+        self.applied_at = published.applied_at
         if policy.version == self.evaluator.policy.version:
             return
         kept = {r.name for r in policy.group_rules}
@@ -89,6 +124,10 @@ class PolicyHolder:
 
     def on_silence(self, record: ConsumerRecord) -> None:
         sid = (record.key or b"").decode(errors="replace")
+        why = self._unsigned(record)
+        if why is not None:
+            log.error("event=silence_refused reason=signature id=%s detail=%r", sid, why)
+            return
         if record.value is None:
             self.suppressor.put_silence(None, sid)
             return

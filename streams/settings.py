@@ -8,6 +8,7 @@ from pathlib import Path
 from collector.connection import Bootstrap
 from collector.contract import Topics
 from policies.model import PolicySet
+from policies.signing import Verifier
 
 
 @dataclass
@@ -27,6 +28,8 @@ class WorkerSettings:
     # How long the group waits for a silent member before giving its partitions away: after
     # a crash, the restarted worker resumes only once the dead member's session expired.
     session_timeout_s: float = 30.0
+    # The public keys policy and silence records must be signed with (None: any record is obeyed).
+    verifier: Verifier | None = None
 
 
 @dataclass

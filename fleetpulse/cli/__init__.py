@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from collector.connection import KafkaUnreachable
-from fleetpulse.cli import agent, alerts, demo, kafka, policy, query, silence, simulate, sink, worker
+from fleetpulse.cli import agent, alerts, control, demo, kafka, policy, query, silence, simulate, sink, worker
 from fleetpulse.cli.worker import worker_args
 
 __all__ = ["build_parser", "main", "worker_args"]
@@ -31,7 +31,7 @@ EPILOG = """environment:
 """
 
 # The subcommand modules, in the order ``fleetpulse --help`` lists them (simulate adds score too).
-SUBCOMMANDS = (agent, worker, sink, alerts, query, kafka, policy, silence, demo, simulate)
+SUBCOMMANDS = (agent, worker, sink, alerts, query, kafka, policy, silence, control, demo, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,11 +16,14 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from collector.connection import KafkaConnection, connection_from_env
 from collector.contract import DEFAULT_TOPIC_PREFIX, Topics
 from collector.kafka_io import bootstrap_servers
+
+if TYPE_CHECKING:
+    from policies.signing import Signer, Verifier
 
 T = TypeVar("T")
 
@@ -173,3 +176,50 @@ def run_until_signal(coro_factory: Callable[[asyncio.Event], Awaitable[T]]) -> T
         return await coro_factory(stop)
 
     return asyncio.run(main())
+
+
+def add_signing_option(parser: argparse.ArgumentParser) -> None:
+    """``--signing-key``: the private key policy and silence records are signed with."""
+    parser.add_argument(
+        "--signing-key",
+        metavar="FILE",
+        help="Ed25519 private key (PEM) to sign the record with, so workers holding its public key"
+        " obey it (default $FLEETPULSE_CONTROL_SIGNING_KEY; unset: unsigned; see fleetpulse control keygen)",
+    )
+
+
+def control_signer(args: argparse.Namespace) -> Signer | None:
+    """The signer of ``--signing-key`` (or ``$FLEETPULSE_CONTROL_SIGNING_KEY``); None when neither is set."""
+    from policies.signing import signer_from_pem
+
+    path = args.signing_key or os.environ.get("FLEETPULSE_CONTROL_SIGNING_KEY")
+    return None if not path else signer_from_pem(_key_file(path), path)
+
+
+def add_trusted_key_option(parser: argparse.ArgumentParser) -> None:
+    """``--trusted-key``: the public keys whose signed control records a worker obeys."""
+    parser.add_argument(
+        "--trusted-key",
+        action="append",
+        metavar="FILE",
+        help="Ed25519 public key (PEM) policy and silence records must be signed with; repeat to trust"
+        " several (a key rotation); default $FLEETPULSE_CONTROL_TRUSTED_KEYS (comma-separated files);"
+        " unset: unsigned records are obeyed, with a warning",
+    )
+
+
+def control_verifier(args: argparse.Namespace) -> Verifier | None:
+    """The verifier of ``--trusted-key`` files (or ``$FLEETPULSE_CONTROL_TRUSTED_KEYS``); None when none is given."""
+    from policies.signing import verifier_from_pems
+
+    paths = args.trusted_key or [p for p in os.environ.get("FLEETPULSE_CONTROL_TRUSTED_KEYS", "").split(",") if p]
+    return None if not paths else verifier_from_pems((_key_file(p), p) for p in paths)
+
+
+def _key_file(path: str) -> bytes:
+    from policies.signing import SigningKeyError
+
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise SigningKeyError(f"{path}: cannot read the key file: {exc.strerror or exc}") from None

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from fleetpulse.cli.common import Subparsers, add_common_options, kafka_target
+from fleetpulse.cli.common import Subparsers, add_common_options, add_signing_option, control_signer, kafka_target
 
 if TYPE_CHECKING:
     from policies.model import PolicySet
@@ -30,6 +30,7 @@ def add_parser(subparsers: Subparsers) -> None:
         "apply", help="validate and publish a policy set to running workers; exit 2 (nothing published) on errors"
     )
     add_common_options(apply)
+    add_signing_option(apply)
     apply.add_argument("path", help="policy file or directory of *.yaml files")
     apply.set_defaults(func=run_apply)
     listing = actions.add_parser("list", help="show the applied policy set; exit 1 when none was applied")
@@ -58,7 +59,8 @@ def run_apply(args: argparse.Namespace) -> int:
         return 2
     files, policy = loaded
     kafka = kafka_target(args)
-    published = asyncio.run(publish_policy(kafka.kafka, kafka.topics, files, policy.version))
+    signer = control_signer(args)
+    published = asyncio.run(publish_policy(kafka.kafka, kafka.topics, files, policy.version, signer))
     print(f"applied policy {published.version}: {len(policy)} rule(s) from {len(files)} file(s)")
     return 0
 

@@ -7,7 +7,7 @@ import asyncio
 import sys
 import time
 
-from fleetpulse.cli.common import Subparsers, add_common_options, kafka_target
+from fleetpulse.cli.common import Subparsers, add_common_options, add_signing_option, control_signer, kafka_target
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -21,6 +21,7 @@ def add_parser(subparsers: Subparsers) -> None:
     actions = p.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="add a silence; prints its id")
     add_common_options(add)
+    add_signing_option(add)
     add.add_argument(
         "--match",
         "-m",
@@ -38,6 +39,7 @@ def add_parser(subparsers: Subparsers) -> None:
     listing.set_defaults(func=run_list)
     expire = actions.add_parser("expire", help="end a silence now")
     add_common_options(expire)
+    add_signing_option(expire)
     expire.add_argument("id")
     expire.set_defaults(func=run_expire)
 
@@ -57,7 +59,7 @@ def run_add(args: argparse.Namespace) -> int:
     except (ControlError, ValueError) as exc:
         sys.stderr.write(f"fleetpulse silence add: {exc}\n")
         return 2
-    asyncio.run(ctl.put_silence(kafka.kafka, kafka.topics, silence))
+    asyncio.run(ctl.put_silence(kafka.kafka, kafka.topics, silence, control_signer(args)))
     print(silence.id)
     return 0
 
@@ -96,7 +98,7 @@ def run_expire(args: argparse.Namespace) -> int:
     ended = Silence(
         target.id, target.matchers, target.starts_at, min(target.ends_at, now), target.created_by, target.comment
     )
-    asyncio.run(ctl.put_silence(kafka.kafka, kafka.topics, ended))
+    asyncio.run(ctl.put_silence(kafka.kafka, kafka.topics, ended, control_signer(args)))
     print(f"expired {target.id}")
     return 0
 

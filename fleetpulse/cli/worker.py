@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from collector.kafka_io import partitions_from_env
-from fleetpulse.cli.common import Subparsers, add_common_options, home_dir, kafka_target
+from fleetpulse.cli.common import (
+    Subparsers,
+    add_common_options,
+    add_trusted_key_option,
+    control_verifier,
+    home_dir,
+    kafka_target,
+)
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -39,6 +46,7 @@ def add_parser(subparsers: Subparsers) -> None:
         help="seconds before a crashed worker's partitions move to others (default 30; "
         "the broker's minimum is usually 6)",
     )
+    add_trusted_key_option(p)
     p.set_defaults(func=run)
 
 
@@ -64,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         partitions=args.partitions or partitions_from_env(),
         datadir=home_dir(args) / "worker",
         session_timeout_s=args.session_timeout,
+        verifier=control_verifier(args),
     )
     run_worker(settings, loglevel=args.log_level)
     return 0
@@ -78,6 +87,7 @@ def worker_args(
     partitions: int,
     session_timeout_s: float | None = None,
     log_level: str | None = None,
+    trusted_keys: tuple[Path, ...] = (),
 ) -> list[str]:
     """The ``fleetpulse`` arguments that start a worker (one definition, for tests and benchmarks)."""
     return [
@@ -95,4 +105,5 @@ def worker_args(
         "--partitions",
         str(partitions),
         *(["--session-timeout", f"{session_timeout_s:g}"] if session_timeout_s is not None else []),
+        *[arg for key in trusted_keys for arg in ("--trusted-key", str(key))],
     ]

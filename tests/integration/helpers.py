@@ -61,9 +61,19 @@ class Proc:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def worker(bootstrap: str, topics: Topics, app_id: str, policy: Path | None, home: Path, name: str = "worker") -> Proc:
+def worker(
+    bootstrap: str,
+    topics: Topics,
+    app_id: str,
+    policy: Path | None,
+    home: Path,
+    name: str = "worker",
+    trusted_keys: tuple[Path, ...] = (),
+) -> Proc:
     # The broker's minimum session timeout: a restarted worker resumes sooner.
-    args = worker_args(bootstrap, topics.prefix, app_id, policy, home, partitions=2, session_timeout_s=6)
+    args = worker_args(
+        bootstrap, topics.prefix, app_id, policy, home, partitions=2, session_timeout_s=6, trusted_keys=trusted_keys
+    )
     return Proc(name, args, home).start()
 
 

@@ -206,3 +206,41 @@ def test_removing_a_group_rule_resolves_its_open_alert(
         ]
     finally:
         w.kill(signal.SIGTERM)
+
+
+def test_a_worker_with_a_trusted_key_applies_only_signed_policy_sets(
+    kafka_bootstrap: str, topics: Topics, home: Path, unique: str
+) -> None:
+    keys = home / "keys"
+    for name in ("ops", "mallory"):
+        made = fleetpulse("control", "keygen", "--out", str(keys), "--name", name)
+        assert made.returncode == 0, made.stderr
+    rule = "rules:\n  - name: cpu_hot\n    when: cpu_pct > {}\n"
+    first = write_policy(home / "first" / "cpu.yaml", rule.format(90))
+    w = worker(kafka_bootstrap, topics, unique, first.parent, home, trusted_keys=(keys / "ops.pub",))
+    try:
+        wait_for_log(w, "event=worker_started")
+        # Anyone who can produce to the topic (no ACLs here): unsigned, then signed with another key.
+        unsigned = write_policy(home / "unsigned" / "cpu.yaml", rule.format(10))
+        done = fleetpulse(*_cli(kafka_bootstrap, topics, "policy", "apply", str(unsigned.parent)))
+        assert done.returncode == 0, done.stderr
+        assert "reason=signature" in wait_for_log(w, "event=policy_refused")
+        forged = fleetpulse(
+            *_cli(kafka_bootstrap, topics, "policy", "apply", str(unsigned.parent)),
+            "--signing-key",
+            str(keys / "mallory.key"),
+        )
+        assert forged.returncode == 0, forged.stderr
+        wait_for_log(w, "not trusted")
+        # The holder of the trusted key: applied.
+        signed = write_policy(home / "signed" / "cpu.yaml", rule.format(50))
+        applied = fleetpulse(
+            *_cli(kafka_bootstrap, topics, "policy", "apply", str(signed.parent)),
+            "--signing-key",
+            str(keys / "ops.key"),
+        )
+        assert applied.returncode == 0, applied.stderr
+        wait_for_log(w, f"event=policy_applied version={load_policy_path(signed.parent).version}")
+        assert f"event=policy_applied version={load_policy_path(unsigned.parent).version}" not in w.log()
+    finally:
+        w.kill(signal.SIGTERM)
