@@ -7,10 +7,11 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from collector.contract import Topics
 
@@ -53,14 +54,19 @@ def quiet_client_logs() -> Iterator[None]:
         logger.setLevel(before)
 
 
-async def broker_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:
+# ``client_options``: aiokafka client keyword arguments besides the bootstrap servers, e.g. TLS
+# and SASL (``LocalKafka.client_kwargs``); none for a plaintext broker.
+ClientOptions = Mapping[str, Any] | None
+
+
+async def broker_ready(bootstrap: str, timeout_s: float = 5.0, client_options: ClientOptions = None) -> bool:
     """True when a client metadata round-trip succeeds (an open port is not enough)."""
     with quiet_client_logs():
-        return await _metadata_round_trip(bootstrap, timeout_s)
+        return await _metadata_round_trip(bootstrap, timeout_s, client_options or {})
 
 
-async def _metadata_round_trip(bootstrap: str, timeout_s: float) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+async def _metadata_round_trip(bootstrap: str, timeout_s: float, client_options: Mapping[str, Any]) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), **client_options)
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         await asyncio.wait_for(admin.list_topics(), timeout_s)
@@ -73,51 +79,63 @@ async def _metadata_round_trip(bootstrap: str, timeout_s: float) -> bool:
             await admin.close()
 
 
-async def wait_for_broker(bootstrap: str, timeout_s: float) -> None:
+async def wait_for_broker(bootstrap: str, timeout_s: float, client_options: ClientOptions = None) -> None:
     """Poll until the broker answers metadata requests; raise ``TimeoutError`` otherwise."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if await broker_ready(bootstrap, timeout_s=min(5.0, max(0.5, deadline - time.monotonic()))):
+        wait_s = min(5.0, max(0.5, deadline - time.monotonic()))
+        if await broker_ready(bootstrap, timeout_s=wait_s, client_options=client_options):
             return
         await asyncio.sleep(0.5)
     raise TimeoutError(f"Kafka at {bootstrap} did not answer a metadata request in {timeout_s:.0f}s")
 
 
 async def ensure_topics(
-    bootstrap: str, names: list[str], partitions: int, configs: Callable[[str], dict[str, str]]
+    bootstrap: str,
+    names: list[str],
+    partitions: int,
+    configs: Callable[[str], dict[str, str]],
+    client_options: ClientOptions = None,
 ) -> None:
     """Create topics that don't exist yet (idempotent; existing topics are left alone).
 
     ``configs`` gives each topic's configs (:meth:`~collector.contract.Topics.configs`, the one
-    definition); an existing topic keeps the configs it has.
+    definition); an existing topic keeps the configs it has. A topic the broker refuses to create
+    (e.g. ``TopicAuthorizationFailedError``: under ACLs only an admin creates topics) raises.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(client_options or {}))
     await admin.start()
     try:
+        # Under ACLs, topics this principal may not Describe are not listed: it tries to create them.
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if not missing:
             return
-        with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
-            await admin.create_topics(
-                [
-                    NewTopic(name=n, num_partitions=partitions, replication_factor=1, topic_configs=configs(n))
-                    for n in missing
-                ]
-            )
+        response = await admin.create_topics(
+            [
+                NewTopic(name=n, num_partitions=partitions, replication_factor=1, topic_configs=configs(n))
+                for n in missing
+            ]
+        )
+        for name, code, *message in response.topic_errors:
+            # Already there: another process won the race.
+            if code and code != TopicAlreadyExistsError.errno:
+                raise for_code(code)(f"creating topic {name}: {message[0] if message else ''}")
         log.info("event=topics_created topics=%s partitions=%d", ",".join(missing), partitions)
     finally:
         await admin.close()
 
 
-async def ensure_all_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
+async def ensure_all_topics(
+    bootstrap: str, topics: Topics, partitions: int, client_options: ClientOptions = None
+) -> None:
     """The data topics with ``partitions`` partitions and the compacted control topics with one.
 
     The alert topic is among the data topics (Faust needs the ``fired`` table's changelog to
     have the table's partition count) yet compacted: :meth:`Topics.configs` says how each is kept.
     """
-    await ensure_topics(bootstrap, topics.all(), partitions, topics.configs)
-    await ensure_topics(bootstrap, topics.compacted(), 1, topics.configs)
+    await ensure_topics(bootstrap, topics.all(), partitions, topics.configs, client_options)
+    await ensure_topics(bootstrap, topics.compacted(), 1, topics.configs, client_options)
 
 
 __all__ = [
