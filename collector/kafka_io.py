@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from collector.connection import DEFAULT_BOOTSTRAP, Bootstrap, as_connection, start_client
 from collector.contract import Topics
@@ -78,7 +78,8 @@ async def wait_for_broker(bootstrap: Bootstrap, timeout_s: float) -> None:
     """Poll until the broker answers metadata requests; raise ``TimeoutError`` otherwise."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if await broker_ready(bootstrap, timeout_s=min(5.0, max(0.5, deadline - time.monotonic()))):
+        wait_s = min(5.0, max(0.5, deadline - time.monotonic()))
+        if await broker_ready(bootstrap, timeout_s=wait_s):
             return
         await asyncio.sleep(0.5)
     where = as_connection(bootstrap).describe()
@@ -91,22 +92,27 @@ async def ensure_topics(
     """Create topics that don't exist yet (idempotent; existing topics are left alone).
 
     ``configs`` gives each topic's configs (:meth:`~collector.contract.Topics.configs`, the one
-    definition); an existing topic keeps the configs it has.
+    definition); an existing topic keeps the configs it has. A topic the broker refuses to create
+    (e.g. ``TopicAuthorizationFailedError``: under ACLs only an admin creates topics) raises.
     """
     admin = AIOKafkaAdminClient(**as_connection(bootstrap).client_options())
     await start_client(admin, bootstrap)
     try:
+        # Under ACLs, topics this principal may not Describe are not listed: it tries to create them.
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if not missing:
             return
-        with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
-            await admin.create_topics(
-                [
-                    NewTopic(name=n, num_partitions=partitions, replication_factor=1, topic_configs=configs(n))
-                    for n in missing
-                ]
-            )
+        response = await admin.create_topics(
+            [
+                NewTopic(name=n, num_partitions=partitions, replication_factor=1, topic_configs=configs(n))
+                for n in missing
+            ]
+        )
+        for name, code, *message in response.topic_errors:
+            # Already there: another process won the race.
+            if code and code != TopicAlreadyExistsError.errno:
+                raise for_code(code)(f"creating topic {name}: {message[0] if message else ''}")
         log.info("event=topics_created topics=%s partitions=%d", ",".join(missing), partitions)
     finally:
         await admin.close()

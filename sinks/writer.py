@@ -73,6 +73,12 @@ CRASH_EXIT_CODE = 75
 INSERT_SETTINGS = {"parallel_view_processing": 1}
 
 
+def sink_source_topics(topics: Topics) -> list[str]:
+    """Every data topic the sink stores (the dead-letter topic is written, not read)."""
+    t = topics
+    return [t.metrics, t.heartbeats, t.alerts, t.processes, t.logs, t.scale]
+
+
 @dataclass(frozen=True)
 class SinkSettings:
     """Tuning of one sink process; the defaults suit a 15,000-host fleet on one node."""
@@ -315,9 +321,7 @@ class Sink:
         self._stop = asyncio.Event()
 
     def source_topics(self) -> list[str]:
-        """Every data topic the sink stores (the dead-letter topic is written, not read)."""
-        t = self.topics
-        return [t.metrics, t.heartbeats, t.alerts, t.processes, t.logs, t.scale]
+        return sink_source_topics(self.topics)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; migrations are applied first (retried while ClickHouse is away)."""

@@ -8,6 +8,7 @@ import logging
 
 from collector.kafka_io import partitions_from_env
 from fleetpulse.cli.common import Subparsers, add_common_options, home_dir, kafka_target, run_until_signal
+from fleetpulse.kafka_acls import SINK_GROUP
 
 log = logging.getLogger("fleetpulse")
 
@@ -25,7 +26,7 @@ def add_parser(subparsers: Subparsers) -> None:
         "FLEETPULSE_SINK_<OPTION> environment variables.",
     )
     add_common_options(p, clickhouse=True)
-    p.add_argument("--group-id", default="fleetpulse-sink", help="consumer group (default %(default)s)")
+    p.add_argument("--group-id", default=SINK_GROUP, help="consumer group (default %(default)s)")
     add_sink_arguments(p)
     p.set_defaults(func=run)
 

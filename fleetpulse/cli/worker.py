@@ -15,6 +15,7 @@ from fleetpulse.cli.common import (
     home_dir,
     kafka_target,
 )
+from fleetpulse.kafka_acls import WORKER_APP_ID
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -32,7 +33,7 @@ def add_parser(subparsers: Subparsers) -> None:
         help="policy file or directory, used until a set is applied with 'fleetpulse policy apply' "
         "(the applied set on the policy topic wins when there is one)",
     )
-    p.add_argument("--app-id", default="fleetpulse-worker", help="Faust app id = consumer group (default %(default)s)")
+    p.add_argument("--app-id", default=WORKER_APP_ID, help="Faust app id = consumer group (default %(default)s)")
     p.add_argument(
         "--partitions",
         type=int,

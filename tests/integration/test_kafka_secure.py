@@ -1,0 +1,150 @@
+"""The secured local broker (SASL_SSL, SCRAM-SHA-512, ACLs): each principal may do its job and no more."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaConnectionError, TopicAuthorizationFailedError
+
+from collector.contract import Topics
+from collector.kafka_io import broker_ready, ensure_all_topics, ensure_topics
+from fleetpulse.kafka_acls import PRINCIPALS, SINK_GROUP, WORKER_APP_ID
+from fleetpulse.kafka_local import LocalKafka, default_home
+from fleetpulse.ports import free_port_pair
+from tests.cli import fleetpulse
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")), reason="a broker is given; none is started"),
+]
+
+
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A secured broker with the default deployment's ACLs (prefix "fleetpulse")."""
+    broker = LocalKafka(
+        tmp_path_factory.mktemp("kafka-secure"), port=free_port_pair(), jar_cache=default_home() / "kafka", secure=True
+    )
+    broker.start(timeout_s=180)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def topics(kafka: LocalKafka) -> Topics:
+    """The pipeline's topics, created by admin (nobody else may)."""
+    t = Topics()
+    asyncio.run(ensure_all_topics(kafka.connection("admin"), t, 2))
+    return t
+
+
+def _producer(kafka: LocalKafka, principal: str) -> AIOKafkaProducer:
+    # Idempotent like the agent's: no IdempotentWrite ACL is needed for it.
+    return AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True, **kafka.client_kwargs(principal)
+    )
+
+
+async def _consume_one(kafka: LocalKafka, principal: str, topic: str, group: str) -> bytes | None:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka.bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **kafka.client_kwargs(principal),
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=10_000)
+        records = [r for rs in batches.values() for r in rs]
+        await consumer.commit()  # needs Read on the group
+        return records[0].value if records else None
+    finally:
+        await consumer.stop()
+
+
+def test_the_agent_writes_telemetry_and_the_worker_reads_it_in_its_group(kafka: LocalKafka, topics: Topics) -> None:
+    value = uuid.uuid4().bytes
+
+    async def scenario() -> bytes | None:
+        producer = _producer(kafka, "agent")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topics.metrics, value, key=b"host-1")
+        finally:
+            await producer.stop()
+        return await _consume_one(kafka, "worker", topics.metrics, WORKER_APP_ID)
+
+    assert asyncio.run(scenario()) == value
+
+
+def test_the_agent_may_not_write_policies_nor_create_topics(kafka: LocalKafka, topics: Topics) -> None:
+    async def write_policies() -> None:
+        producer = _producer(kafka, "agent")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topics.policies, b"{}", key=b"policy")
+        finally:
+            await producer.stop()
+
+    with pytest.raises(TopicAuthorizationFailedError):
+        asyncio.run(write_policies())
+    with pytest.raises(TopicAuthorizationFailedError, match=r"fleetpulse\.extra"):
+        asyncio.run(
+            ensure_topics(kafka.connection("agent"), ["fleetpulse.extra"], 1, lambda name: {})
+        )
+
+
+def test_the_sink_may_not_join_the_workers_group(kafka: LocalKafka, topics: Topics) -> None:
+    with pytest.raises(GroupAuthorizationFailedError):
+        asyncio.run(_consume_one(kafka, "sink", topics.metrics, WORKER_APP_ID))
+    asyncio.run(_consume_one(kafka, "sink", topics.metrics, SINK_GROUP))  # its own: fine
+
+
+def test_a_wrong_password_or_no_tls_gets_no_session(
+    kafka: LocalKafka, topics: Topics, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = kafka.client_kwargs("agent") | {"sasl_plain_password": "not-the-password"}
+
+    async def connect() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, **options)
+        try:
+            await producer.start()
+        finally:
+            await producer.stop()
+
+    # aiokafka logs the broker's answer and raises only "Unable to bootstrap".
+    with caplog.at_level(logging.ERROR, logger="aiokafka"), pytest.raises(KafkaConnectionError, match="bootstrap"):
+        asyncio.run(connect())
+    assert "SaslAuthenticationFailed" in caplog.text and "invalid credentials" in caplog.text
+    assert asyncio.run(broker_ready(kafka.bootstrap, timeout_s=3.0)) is False  # plaintext: no answer
+
+
+def test_secrets_are_private_and_off_the_command_line(kafka: LocalKafka, topics: Topics) -> None:
+    secure = kafka.secure_dir.path
+    assert stat.S_IMODE(secure.stat().st_mode) == 0o700
+    files = [p for p in secure.iterdir() if p.is_file()]
+    assert {p.name for p in files} >= {f"{p}.password" for p in PRINCIPALS} | {"ca.pem", "admin.properties"}
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in [*files, kafka.config_path])
+    assert "PRIVATE KEY" not in kafka.ca_file.read_text()  # the CA's key is gone
+    cmdline = Path(f"/proc/{kafka.pid()}/cmdline").read_bytes().decode()
+    passwords = kafka.secure_dir.passwords()
+    assert not any(pw in cmdline or pw in kafka.log_path.read_text() for pw in passwords)
+    assert not list(kafka.base.glob("format-*.args"))
+
+
+def test_status_of_a_secured_broker_logs_in_as_admin(kafka: LocalKafka) -> None:
+    done = fleetpulse("kafka", "status", "--home", str(kafka.home), "--port", str(kafka.port))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "(SASL_SSL, ACLs)" in done.stdout and "ready" in done.stdout
