@@ -148,3 +148,63 @@ def test_status_of_a_secured_broker_logs_in_as_admin(kafka: LocalKafka) -> None:
     done = fleetpulse("kafka", "status", "--home", str(kafka.home), "--port", str(kafka.port))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "(SASL_SSL, ACLs)" in done.stdout and "ready" in done.stdout
+
+
+def _as(kafka: LocalKafka, principal: str, password_file: Path | None = None) -> list[str]:
+    """The connection flags of every command, logging in as ``principal`` (the password from a file)."""
+    return [
+        "--bootstrap",
+        kafka.bootstrap,
+        "--security-protocol",
+        "SASL_SSL",
+        "--ssl-cafile",
+        str(kafka.ca_file),
+        "--sasl-mechanism",
+        "SCRAM-SHA-512",
+        "--sasl-username",
+        principal,
+        "--sasl-password-file",
+        str(password_file or kafka.password_file(principal)),
+    ]
+
+
+def test_the_control_commands_work_as_admin_and_the_agent_is_refused_the_policy_topic(
+    kafka: LocalKafka, topics: Topics, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "cpu.yaml").write_text("rules:\n  - name: cpu_hot\n    when: cpu_pct > 90\n")
+    applied = fleetpulse("policy", "apply", str(policy), *_as(kafka, "admin"))
+    assert applied.returncode == 0, applied.stderr
+    listed = fleetpulse("policy", "list", *_as(kafka, "admin"))
+    assert listed.returncode == 0 and "cpu_hot" in listed.stdout, listed.stdout + listed.stderr
+    added = fleetpulse("silence", "add", "-m", "rule=cpu_hot", "-d", "1h", *_as(kafka, "admin"))
+    assert added.returncode == 0, added.stderr
+    silences = fleetpulse("silence", "list", *_as(kafka, "admin"))
+    assert added.stdout.strip() in silences.stdout, silences.stdout + silences.stderr
+    # The agent may write telemetry only: the broker refuses it the policy topic, nothing changes.
+    refused = fleetpulse("policy", "apply", str(policy), *_as(kafka, "agent"))
+    assert refused.returncode != 0 and "Authorization" in refused.stderr, refused.stderr
+    again = fleetpulse("policy", "list", *_as(kafka, "admin"))
+    assert again.stdout == listed.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["policy", "list"],
+        ["silence", "list"],
+        ["alerts", "tail"],
+    ],
+    ids=" ".join,
+)
+def test_a_wrong_password_is_reported_as_an_authentication_failure_without_the_password(
+    kafka: LocalKafka, topics: Topics, tmp_path: Path, command: list[str]
+) -> None:
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not-the-password-0451\n")
+    done = fleetpulse(*command, *_as(kafka, "worker", wrong))
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "SASL authentication failed for user 'worker' (SCRAM-SHA-512)" in out, out
+    assert "not-the-password-0451" not in out
