@@ -20,6 +20,10 @@ from typing import Any, Protocol, TypeVar
 from collector.contract import DEFAULT_TOPIC_PREFIX, Topics
 from collector.kafka_io import bootstrap_servers
 
+# The argparse types of every subcommand's numbers (a bad one is a usage error, exit 2).
+from sinks.options import seconds as seconds
+from sinks.options import whole_number as whole_number
+
 T = TypeVar("T")
 
 

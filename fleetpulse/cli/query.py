@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.report:
         now = datetime.now(UTC)
-        since, until = parse_when(args.since, now), parse_when(args.until, now)  # ValueError: exit 2
+        since, until = parse_when(args.since, now), parse_when(args.until, now)  # checked by the parser
     target = args.clickhouse_url or default_target(home_dir(args))
     try:
         client = connect(target)

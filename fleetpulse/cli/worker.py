@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from collector.kafka_io import partitions_from_env
-from fleetpulse.cli.common import Subparsers, add_common_options, home_dir, kafka_target
+from fleetpulse.cli.common import Subparsers, add_common_options, home_dir, kafka_target, seconds, whole_number
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -28,13 +28,13 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--app-id", default="fleetpulse-worker", help="Faust app id = consumer group (default %(default)s)")
     p.add_argument(
         "--partitions",
-        type=int,
+        type=whole_number(1, 10_000),
         default=partitions_from_env(),
         help="partitions of topics created at start (default $FLEETPULSE_PARTITIONS or 8)",
     )
     p.add_argument(
         "--session-timeout",
-        type=float,
+        type=seconds(1800),
         default=30.0,
         help="seconds before a crashed worker's partitions move to others (default 30; "
         "the broker's minimum is usually 6)",
