@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +28,7 @@ def whole_number(lo: int, hi: int) -> Parse:
             raise argparse.ArgumentTypeError(f"must be between {lo:,} and {hi:,}, got {value:,}")
         return value
 
+    parse.__name__ = "int"  # argparse and the messages below name a type by it
     return parse
 
 
@@ -44,6 +44,7 @@ def seconds(hi: float) -> Parse:
             raise argparse.ArgumentTypeError(f"must be more than 0 and at most {hi:g} seconds, got {text[:40]}")
         return value
 
+    parse.__name__ = "float"
     return parse
 
 
@@ -79,8 +80,7 @@ def _env_default(name: str, parse: Parse, default: Any) -> Any:
     try:
         return parse(raw)
     except argparse.ArgumentTypeError as exc:
-        sys.stderr.write(f"fleetpulse sink: {key}: {exc}\n")
-        raise SystemExit(2) from None
+        raise SystemExit(f"fleetpulse sink: {key} must be {parse.__name__}: {exc}") from None
 
 
 def add_sink_arguments(p: argparse.ArgumentParser) -> None:

@@ -36,7 +36,8 @@ Back-pressure
 
 Dead letters
     A record that does not decode is produced unchanged (key and value) to
-    ``<prefix>.deadletter`` with headers saying why and where it came from
+    ``<prefix>.deadletter`` (which takes records of up to ``DEADLETTER_MAX_BYTES``, more than a
+    data topic does) with headers saying why (at most ``MAX_REASON_CHARS``) and where it came from
     (``fleetpulse.reason``, ``fleetpulse.topic``, ``fleetpulse.partition``,
     ``fleetpulse.offset``, ``fleetpulse.group``), counted, logged and recorded in the
     ``dead_letters`` table; the sink goes on. Dead letters are produced before the commit, so
@@ -58,7 +59,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from collector.aio import sleep_unless
-from collector.contract import DecodeError, Topics, decode
+from collector.contract import DEADLETTER_MAX_BYTES, DecodeError, Topics, capped_reason, decode
 from sinks.rows import TableRows
 from sinks.schema import SchemaSettings, apply_migrations, check_database_name
 
@@ -217,8 +218,9 @@ class Buffer:
             try:
                 added = seg.rows.add(decode(record.value))
             except (DecodeError, TypeError) as exc:  # TypeError: a valid event with no table (none today)
-                seg.dead.append(DeadLetter(record.key, record.value, tp.topic, tp.partition, record.offset, str(exc)))
-                seg.rows.add_dead_letter(time.time(), tp.topic, tp.partition, record.offset, str(exc), size)
+                reason = capped_reason(str(exc))  # the record goes on in full; its reason, cut short
+                seg.dead.append(DeadLetter(record.key, record.value, tp.topic, tp.partition, record.offset, reason))
+                seg.rows.add_dead_letter(time.time(), tp.topic, tp.partition, record.offset, reason, size)
                 added = 1
             seg.last = record.offset
             seg.records += 1
@@ -334,7 +336,9 @@ class Sink:
             fetch_max_bytes=16 * MiB,
         )
         consumer.subscribe(self.source_topics(), listener=_Rebalance(self))
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, max_request_size=DEADLETTER_MAX_BYTES
+        )
         self._consumer = consumer
         await consumer.start()
         await producer.start()
