@@ -297,6 +297,7 @@ class Sink:
         database: str,
         group_id: str = "fleetpulse-sink",
         settings: SinkSettings | None = None,
+        migrated: bool = False,  # the schema is already up to date (``sinks.clickhouse.open_store``)
     ) -> None:
         self.client = client
         self.bootstrap = bootstrap
@@ -314,6 +315,7 @@ class Sink:
         # Partitions held paused while their recovered ranges are looked up (see _on_assigned).
         self._recovering: set[TopicPartition] = set()
         self._stop = asyncio.Event()
+        self._migrated = migrated
 
     def source_topics(self) -> list[str]:
         """Every data topic the sink stores (the dead-letter topic is written, not read)."""
@@ -323,7 +325,7 @@ class Sink:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; migrations are applied first (retried while ClickHouse is away)."""
         self._stop = stop
-        if not await self._retry(self._migrate, stop, "migration"):
+        if not self._migrated and not await self._retry(self._migrate, stop, "migration"):
             return
         s = self.settings
         consumer = AIOKafkaConsumer(
@@ -456,6 +458,7 @@ class Sink:
 
     def _migrate(self) -> None:
         apply_migrations(self.client, self.database, self.settings.schema)
+        self._migrated = True
 
     def _write(self, intentions: list[list[Any]], inserts: list[Insert]) -> None:
         """Record the ranges about to be inserted, then insert them (runs in a thread)."""
