@@ -343,7 +343,11 @@ class _Validator:
                 self.problem(f"[processes] {key}", "unknown key (allowed: groups, top_n)")
         groups: list[GroupSelector] = []
         names: set[str] = set()
-        for i, raw in enumerate(table.get("groups", [])):
+        entries = table.get("groups", [])
+        if not isinstance(entries, list):
+            self.problem("[[processes.groups]]", "must be an array of tables ([[processes.groups]])")
+            entries = []
+        for i, raw in enumerate(entries):
             where = f"[[processes.groups]] #{i + 1}"
             if not self.entry_ok(where, raw, _GROUP_KEYS):
                 continue
