@@ -194,3 +194,9 @@ def test_check_config_refuses_a_negative_request_timeout(tmp_path: Path) -> None
     path = write(tmp_path, "[kafka]\nrequest_timeout_s = -5\n")
     done = fleetpulse("agent", "--config", str(path), "--check-config")
     assert done.returncode == 2 and "[kafka] request_timeout_s: must be between 0.1 and 3600 seconds" in done.stderr
+
+
+def test_process_groups_that_are_not_an_array_of_tables_are_a_config_error(tmp_path: Path) -> None:
+    """Found by the bad-input suite: ``groups = 0`` raised TypeError out of the loader."""
+    path = write(tmp_path, "[processes]\ngroups = 0\n")
+    assert problems(path) == [f"{path}: [[processes.groups]]: must be an array of tables ([[processes.groups]])"]
