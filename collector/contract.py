@@ -135,9 +135,10 @@ class Topics:
 MAX_REASON_CHARS = 200
 
 
-def capped_reason(reason: str) -> str:
-    """``reason`` cut to :data:`MAX_REASON_CHARS` characters (marked with ``...``)."""
-    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "..."
+def capped_reason(reason: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``reason`` cut to ``limit`` characters (marked with ``...``): how every message quotes
+    what it refused without repeating all of it."""
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
 
 
 class DecodeError(ValueError):

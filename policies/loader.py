@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from collector.contract import capped_reason
 from collector.problems import Problem, ProblemsError
 from policies import cron
 from policies.downcheck import DownCheckSettings
@@ -349,7 +350,7 @@ MAX_TEMPLATE_WIDTH = 200
 def _check_template(ctx: _Ctx, key: str, template: str) -> None:
     """Known fields only (``{labels[NAME]}`` for a label), no indexing or attributes elsewhere,
     bounded widths; then a trial format with sample values."""
-    shown = template if len(template) <= 80 else template[:77] + "..."
+    shown = capped_reason(template, 80)
     fields = ", ".join(_TEMPLATE_FIELDS)
     try:
         parts = list(string.Formatter().parse(template))

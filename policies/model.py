@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import re2
-
+from collector.contract import capped_reason
+from collector.patterns import compile_re2
 from policies.downcheck import DownCheckSettings
 
 SEVERITIES = ("info", "warning", "critical")
@@ -62,10 +62,9 @@ def parse_duration(text: str | int | float) -> float:
     return seconds
 
 
-def _shown(value: Any, limit: int = 40) -> str:
+def _shown(value: Any) -> str:
     """``repr(value)``, cut short: an error message quotes what it refused, not all of it."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+    return capped_reason(repr(value), 40)
 
 
 def json_float(x: float) -> float | str | None:
@@ -88,31 +87,17 @@ def short_hash(*parts: str, size: int = 8) -> str:
 # --- scoping -------------------------------------------------------------------------------
 
 
-def _re2_options() -> Any:
-    options = re2.Options()
-    options.log_errors = False  # a bad pattern is our ValueError, not a line RE2 writes on stderr
-    return options
-
-
-_RE2_OPTIONS = _re2_options()
-
-
 def compile_label_regex(pattern: str) -> Any:
     """A label regex as RE2 compiles it; ``ValueError`` saying why when it cannot.
 
     Label values come from agents, so matchers run on untrusted text: RE2 matches in time
-    linear in the label (no catastrophic backtracking: ``(a+)+$`` costs what ``a+$`` does). The
-    price is RE2's syntax: no backreferences (``\\1``) and no lookaround (``(?=...)``).
+    linear in the label (see :mod:`collector.patterns`); a backreference (``\\1``) or a
+    lookaround (``(?=...)``) is refused.
     """
     try:
-        return re2.compile(pattern, _RE2_OPTIONS)
-    except re2.error as exc:
-        reason = exc.args[0] if exc.args else exc
-        if isinstance(reason, bytes):
-            reason = reason.decode("utf-8", "replace")
-        raise ValueError(f"{reason} (label regexes are RE2: no backreferences or lookaround)") from None
-    except UnicodeEncodeError:  # lone surrogates cannot become the UTF-8 that RE2 reads
-        raise ValueError("the pattern is not valid text") from None
+        return compile_re2(pattern)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (label regexes are RE2: no backreferences or lookaround)") from None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from collector.contract import capped_reason
 from sinks.schema import SchemaSettings, apply_migrations
 
 DEFAULT_DATABASE = "fleetpulse"
@@ -186,8 +187,7 @@ def one_line_reason(exc: BaseException, target: ClickHouseTarget) -> str:
     if errno:
         text = errno[1]
     text = text.split("Stack trace", 1)[0].strip().splitlines()[0] if text.strip() else type(exc).__name__
-    text = " ".join(target.scrub(text).split()).rstrip(",:;")
-    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
+    return capped_reason(" ".join(target.scrub(text).split()).rstrip(",:;"), _REASON_CHARS)
 
 
 def open_client(target: ClickHouseTarget) -> Any:
