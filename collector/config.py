@@ -26,6 +26,10 @@ from collector.problems import ProblemsError
 from collector.processes import GroupSelector
 from collector.witness import Peer, parse_address
 
+# Keys whose values are never shown: not in an error, not in a repr.
+SECRET_KEYS = frozenset({"sasl_password"})
+REDACTED = "***"
+
 
 class ConfigError(ProblemsError):
     """Invalid agent configuration; ``problems`` lists ``file: [section] key: message`` lines."""
@@ -111,6 +115,7 @@ _GROUP_KEYS = {"name", "process_name", "exe", "cmdline_regex", "user", "pidfile"
 _RULE_KEYS = {"name", "pattern", "regex", "ignore_case", "severity"}
 _WITNESS_KEYS = {"timeout_s": float, "refresh_s": float, "interval_s": float}
 _WITNESS_LIMITS_S = {"timeout_s": (0.01, 60.0), "refresh_s": (1.0, 3600.0), "interval_s": (0.1, 3600.0)}
+_KAFKA_LIMITS_S = {"request_timeout_s": (0.1, 3600.0)}
 _PEER_KEYS = {"host_id", "address"}
 
 
@@ -133,9 +138,31 @@ class _Validator:
     def __init__(self, origin: str, raw: dict[str, Any], env: dict[str, str]) -> None:
         self.origin, self.raw, self.env = origin, raw, env
         self.problems: list[str] = []
+        self.read_secrets: list[str] = []  # from secret files
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{self.origin}: {where}: {message}")
+
+    def redacted(self) -> list[str]:
+        """The problems with every secret value given replaced, whichever key it was put under."""
+        secrets = self.secrets()
+        out = []
+        for problem in self.problems:
+            for secret in secrets:
+                problem = problem.replace(secret, REDACTED)
+            out.append(problem)
+        return out
+
+    def secrets(self) -> list[str]:
+        """The secret values given (file and environment), longest first; short ones would garble text."""
+        found: list[Any] = list(self.read_secrets)
+        for key in SECRET_KEYS:
+            table = self.raw.get("kafka")
+            if isinstance(table, dict):
+                found.append(table.get(key))
+            found.append(self.env.get(f"FLEETPULSE_KAFKA_{key.upper()}"))
+        texts = {str(v) for v in found if v is not None and not isinstance(v, bool) and len(str(v)) >= 4}
+        return sorted(texts, key=len, reverse=True)
 
     def section(self, name: str, keys: Mapping[str, type]) -> dict[str, Any]:
         """Typed scalar keys of one section, with environment overrides applied."""
@@ -150,11 +177,11 @@ class _Validator:
             if key not in keys:
                 self.problem(f"[{name}] {key}", f"unknown key (allowed: {', '.join(sorted(keys))})")
                 continue
-            out[key] = self.typed(f"[{name}] {key}", value, keys[key])
+            out[key] = self.typed(f"[{name}] {key}", value, keys[key], secret=key in SECRET_KEYS)
         for key, typ in keys.items():
             env_name = f"FLEETPULSE_{name.upper()}_{key.upper()}"
             if env_name in self.env:
-                out[key] = self.typed(env_name, self.env[env_name], typ, from_env=True)
+                out[key] = self.typed(env_name, self.env[env_name], typ, from_env=True, secret=key in SECRET_KEYS)
         return {k: v for k, v in out.items() if v is not None}
 
     def entry_ok(self, where: str, raw: Any, allowed: set[str]) -> bool:
@@ -168,25 +195,28 @@ class _Validator:
             return False
         return True
 
-    def typed(self, where: str, value: Any, typ: type, from_env: bool = False) -> Any:
+    def typed(self, where: str, value: Any, typ: type, from_env: bool = False, secret: bool = False) -> Any:
+        """``value`` as ``typ``, else a problem quoting it (``***`` for a secret key's value)."""
         if from_env and typ is not str:
             text = str(value).strip()
+            shown = REDACTED if secret else repr(text)
             if typ is bool:
                 if text.lower() in ("1", "true", "yes", "on"):
                     return True
                 if text.lower() in ("0", "false", "no", "off"):
                     return False
-                self.problem(where, f"expected true/false, got {text!r}")
+                self.problem(where, f"expected true/false, got {shown}")
                 return None
             try:
                 return typ(text)
             except ValueError:
-                self.problem(where, f"expected {typ.__name__}, got {text!r}")
+                self.problem(where, f"expected {typ.__name__}, got {shown}")
                 return None
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
-            self.problem(where, f"expected {typ.__name__}, got {type(value).__name__} {value!r}")
+            shown = REDACTED if secret else repr(value)
+            self.problem(where, f"expected {typ.__name__}, got {type(value).__name__} {shown}")
             return None
         return value
 
@@ -208,7 +238,7 @@ class _Validator:
         logs = self.logs()
         witness = self.witness(agent)
         if self.problems:
-            raise ConfigError(self.problems)
+            raise ConfigError(self.redacted())
         if "state_dir" in agent:
             agent["state_dir"] = Path(agent["state_dir"])
         return AgentConfig(
@@ -250,6 +280,7 @@ class _Validator:
         if password_file:
             try:
                 kafka["sasl_password"] = Path(password_file).read_text(encoding="utf-8").strip()
+                self.read_secrets.append(kafka["sasl_password"])
             except OSError as exc:
                 self.problem("[kafka] sasl_password_file", f"cannot read {password_file}: {exc.strerror or exc}")
         if str(protocol).startswith("SASL") and not kafka.get("sasl_username"):
@@ -259,6 +290,9 @@ class _Validator:
                 self.problem(f"[kafka] {key}", f"no such file: {kafka[key]}")
         if "bootstrap_servers" in kafka and not kafka["bootstrap_servers"].strip():
             self.problem("[kafka] bootstrap_servers", "must not be empty")
+        for key, (lo, hi) in _KAFKA_LIMITS_S.items():
+            if key in kafka and not lo <= kafka[key] <= hi:  # NaN fails this too
+                self.problem(f"[kafka] {key}", f"must be between {lo:g} and {hi:g} seconds, got {kafka[key]:g}")
 
     def check_spool(self, spool: dict[str, Any]) -> None:
         max_bytes = spool.get("max_bytes", SpoolSettings.max_bytes)
@@ -282,7 +316,11 @@ class _Validator:
                 self.problem(f"[processes] {key}", "unknown key (allowed: groups, top_n)")
         groups: list[GroupSelector] = []
         names: set[str] = set()
-        for i, raw in enumerate(table.get("groups", [])):
+        entries = table.get("groups", [])
+        if not isinstance(entries, list):
+            self.problem("[[processes.groups]]", "must be an array of tables ([[processes.groups]])")
+            entries = []
+        for i, raw in enumerate(entries):
             where = f"[[processes.groups]] #{i + 1}"
             if not self.entry_ok(where, raw, _GROUP_KEYS):
                 continue

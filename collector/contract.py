@@ -25,6 +25,10 @@ DEFAULT_TOPIC_PREFIX = "fleetpulse"
 ALERT_HISTORY_S = 7 * 86400.0
 # The key of every record on the down-check topic (see ``Topics.downcheck``).
 DOWNCHECK_KEY = b"fleet"
+# The largest record the dead-letter topic takes (and its producer sends): a data topic takes
+# the broker's default of about 1 MiB, and its copy carries a key and headers on top, so any
+# record a data topic holds fits here.
+DEADLETTER_MAX_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -121,11 +125,28 @@ class Topics:
             # Stamped by the broker on arrival: the down-checker judges silence on when a beat
             # reached Kafka, never on an agent's clock, even when the worker reads it late.
             return {"message.timestamp.type": "LogAppendTime"}
+        if name == self.deadletter:
+            return {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
         return {}  # the broker's defaults: deleted after its retention
 
 
+# A reject reason is at most this long: reasons quote what they refused, and a reason copied
+# into a dead letter's header must never make it too large to produce.
+MAX_REASON_CHARS = 200
+
+
+def capped_reason(reason: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``reason`` cut to ``limit`` characters (marked with ``...``): how every message quotes
+    what it refused without repeating all of it."""
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
+
+
 class DecodeError(ValueError):
-    """A record that is not a valid event of this contract; ``str(err)`` is the reason."""
+    """A record that is not a valid event of this contract; ``str(err)`` is the reason (at most
+    :data:`MAX_REASON_CHARS` characters, however much of the record it quotes)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(capped_reason(reason))
 
 
 @dataclass(frozen=True)
@@ -438,6 +459,18 @@ def _time(body: dict[str, Any], key: str) -> float:
     return value
 
 
+# A sampling or heartbeat interval: positive (deadlines are multiples of it; 0 or less would
+# make every host late at once) and at most a day.
+MAX_INTERVAL_S = 86_400.0
+
+
+def _interval(body: dict[str, Any]) -> float:
+    value = _num(body.get("interval_s"), "field 'interval_s'")
+    if not 0 < value <= MAX_INTERVAL_S:
+        raise DecodeError(f"field 'interval_s' must be more than 0 and at most {MAX_INTERVAL_S:.0f} s, got {value:g}")
+    return value
+
+
 def _opt_num(body: dict[str, Any], key: str, default: float = 0.0) -> float:
     return default if body.get(key) is None else _num(body[key], f"field {key!r}")
 
@@ -480,7 +513,7 @@ def _metric_batch(body: dict[str, Any]) -> MetricBatch:
         host_id=_str(body, "host_id"),
         region=_str(body, "region"),
         ts=_time(body, "ts"),
-        interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
+        interval_s=_interval(body),
         metrics=clean,
         labels=_labels(body),
     )
@@ -493,7 +526,7 @@ def _heartbeat(body: dict[str, Any]) -> Heartbeat:
         boot_id=_str(body, "boot_id"),
         seq=_int(body, "seq"),
         sent_at=_time(body, "sent_at"),
-        interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
+        interval_s=_interval(body),
         agent_version=_str(body, "agent_version"),
         labels=_labels(body),
         agent_cpu_s=_opt_num(body, "agent_cpu_s"),
@@ -559,7 +592,7 @@ def _process_summary(body: dict[str, Any]) -> ProcessSummary:
         host_id=_str(body, "host_id"),
         region=_str(body, "region"),
         ts=_time(body, "ts"),
-        interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
+        interval_s=_interval(body),
         total=_int(body, "total", UINT32_MAX),
         by_state=_counts(_obj(body, "by_state"), "state count"),
         top_cpu=[_process_info(p) for p in _list(body, "top_cpu")],
@@ -605,7 +638,7 @@ def _log_counts(body: dict[str, Any]) -> LogCounts:
         host_id=_str(body, "host_id"),
         region=_str(body, "region"),
         ts=_time(body, "ts"),
-        interval_s=_num(body.get("interval_s"), "field 'interval_s'"),
+        interval_s=_interval(body),
         counts=_counts(_obj(body, "counts"), "count of rule"),
         labels=_labels(body),
     )

@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import psutil
-import re2
 
 from collector.contract import GroupStats, ProcessEvent, ProcessInfo, ProcessSummary
+from collector.patterns import compile_re2
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +64,6 @@ _UNKNOWN_STATUS = "unknown"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _T = TypeVar("_T")
-
-
-def _re2_options() -> Any:
-    options = re2.Options()
-    # A bad user pattern is reported once, as our ValueError, not logged by RE2 on stderr.
-    options.log_errors = False
-    return options
-
-
-_RE2_OPTIONS = _re2_options()
 
 
 @dataclass(frozen=True)
@@ -130,14 +120,9 @@ class GroupSelector:
 
 def _compile_re2(group: str, pattern: str) -> Any:
     try:
-        return re2.compile(pattern, _RE2_OPTIONS)
-    except re2.error as exc:
-        reason = exc.args[0] if exc.args else exc
-        if isinstance(reason, bytes):
-            reason = reason.decode("utf-8", "replace")
-        raise ValueError(f"process group {group!r}: bad cmdline_regex {pattern!r}: {reason}") from None
-    except UnicodeEncodeError:  # lone surrogates cannot become the UTF-8 that RE2 reads
-        raise ValueError(f"process group {group!r}: cmdline_regex {pattern!r} is not valid text") from None
+        return compile_re2(pattern)
+    except ValueError as exc:
+        raise ValueError(f"process group {group!r}: bad cmdline_regex {pattern!r}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import socket
 import time
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
@@ -12,10 +14,12 @@ from aiokafka.structs import ConsumerRecord
 from collector.connection import Bootstrap, as_connection, start_client
 from collector.contract import Topics
 from collector.kafka_io import ensure_all_topics, partitions_from_env
-from policies.control import POLICY_KEY, PublishedPolicy, decode_silence, encode_silence
+from policies.control import POLICY_KEY, ControlError, PublishedPolicy, decode_silence, encode_silence
 from policies.model import Silence
 from policies.signing import Signer
 from streams.control_feed import ControlFeed
+
+log = logging.getLogger(__name__)
 
 
 def operator() -> str:
@@ -75,11 +79,38 @@ async def put_silence(bootstrap: Bootstrap, topics: Topics, silence: Silence, si
     await _produce(bootstrap, topics.silences, silence.id.encode(), encode_silence(silence), signer)
 
 
-async def silences(bootstrap: Bootstrap, topics: Topics) -> list[Silence]:
-    """Every silence on record (active, future and ended but not yet compacted away)."""
+async def delete_silence(bootstrap: Bootstrap, topics: Topics, key: str, signer: Signer | None = None) -> None:
+    """Remove a silence record outright (a tombstone: workers drop it, compaction deletes it)."""
     await ensure_all_topics(bootstrap, topics, partitions_from_env())
-    found = []
-    for raw in (await read_latest(bootstrap, topics.silences)).values():
-        if raw is not None:
-            found.append(decode_silence(raw))
-    return sorted(found, key=lambda s: s.starts_at)
+    await _produce(bootstrap, topics.silences, key.encode(), None, signer)
+
+
+@dataclass
+class SilenceRecords:
+    """The silence topic as read: the silences, and the records that do not decode (key -> why)."""
+
+    silences: list[Silence] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+async def silences(bootstrap: Bootstrap, topics: Topics) -> SilenceRecords:
+    """Every silence on record (active, future and ended but not yet compacted away).
+
+    A record that does not decode (written by a broken or older client) is logged and left
+    out: one bad record never hides the others.
+    """
+    await ensure_all_topics(bootstrap, topics, partitions_from_env())
+    records = SilenceRecords()
+    for key, raw in (await read_latest(bootstrap, topics.silences)).items():
+        if raw is None:
+            continue
+        try:
+            records.silences.append(decode_silence(raw))
+        except ControlError as exc:
+            sid = key.decode(errors="replace")
+            records.unreadable[sid] = str(exc)
+            log.warning(
+                "event=silence_unreadable id=%s reason=%r (skipped; 'silence expire %s' removes it)", sid, str(exc), sid
+            )
+    records.silences.sort(key=lambda s: s.starts_at)
+    return records

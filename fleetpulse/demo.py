@@ -16,12 +16,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector.aio import sleep_unless
 from collector.connection import Bootstrap, as_connection, connection_from_env, start_client
 from collector.contract import Alert, MetricBatch, Topics, decode_as
 from collector.kafka_io import bootstrap_servers
 from fleetpulse.alerts import format_alert
+
+if TYPE_CHECKING:
+    from sinks.clickhouse import ClickHouseTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_POLICY = ROOT / "deploy" / "demo" / "policy.yaml"
@@ -48,11 +52,13 @@ def say(message: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _spawn(name: str, args: list[str], logs: Path) -> subprocess.Popen[bytes]:
+def _spawn(name: str, args: list[str], logs: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A ``fleetpulse`` child; ``env`` is laid over ours (how secrets reach it: never by argument)."""
     log_path = logs / f"{name}.log"
     out = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
     proc = subprocess.Popen(
         [sys.executable, "-m", "fleetpulse.cli", *args],
+        env={**os.environ, **(env or {})},
         stdout=out,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -60,6 +66,11 @@ def _spawn(name: str, args: list[str], logs: Path) -> subprocess.Popen[bytes]:
     )
     say(f"started {name} (pid {proc.pid}), log: {log_path}")
     return proc
+
+
+def start_sink(store: ClickHouseTarget, common: list[str], logs: Path) -> subprocess.Popen[bytes]:
+    """The demo's sink, told its ClickHouse target (and password) by environment, not by argument."""
+    return _spawn("sink", ["sink", *common], logs, env=store.environment())
 
 
 def _stop(name: str, proc: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
@@ -175,7 +186,7 @@ def _apply_policies(bootstrap: Bootstrap, prefix: str) -> None:
 def run_demo(opts: DemoOptions) -> int:
     """Run the demo; returns 0 when an alert fired and resolved, 1 otherwise."""
     from fleetpulse.kafka_local import LocalKafka
-    from sinks.clickhouse import default_target
+    from sinks.clickhouse import resolve_target
 
     logging.getLogger("aiokafka").setLevel(logging.WARNING)  # the narration is the demo's output
     logs = opts.home / "demo"
@@ -200,12 +211,12 @@ def run_demo(opts: DemoOptions) -> int:
     # The children read the same FLEETPULSE_KAFKA_* credentials from the environment (never argv).
     common = ["--home", str(opts.home), "--bootstrap", bootstrap, "--topic-prefix", opts.topic_prefix]
     connection = connection_from_env(os.environ, bootstrap=bootstrap)
-    target = default_target(opts.home)
+    store = resolve_target(None, opts.home)  # $CLICKHOUSE_URL (and its password) or chDB under --home
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
         _apply_policies(connection, opts.topic_prefix)
         children["worker"] = _spawn("worker", ["worker", *common, "--app-id", "fleetpulse-demo"], logs)
-        children["sink"] = _spawn("sink", ["sink", *common, "--clickhouse-url", target], logs)
+        children["sink"] = start_sink(store, common, logs)
         time.sleep(2)  # topics are created by the worker; the agent retries anyway
         children["agent"] = _spawn(
             "agent", ["agent", *common, "--interval", str(opts.interval_s), "--region", "demo"], logs
@@ -230,7 +241,7 @@ def run_demo(opts: DemoOptions) -> int:
             kafka.stop()
             say("stopped local Kafka")
 
-    _report(target, opts)
+    _report(store, opts)
     ok = opts.seen["firing"] > 0 and opts.seen["resolved"] > 0
     say(
         f"alerts seen: {opts.seen['firing']} firing, {opts.seen['resolved']} resolved"
@@ -239,11 +250,11 @@ def run_demo(opts: DemoOptions) -> int:
     return 0 if ok else 1
 
 
-def _report(target: str, opts: DemoOptions) -> None:
+def _report(store: ClickHouseTarget, opts: DemoOptions) -> None:
     from sinks.clickhouse import connect
     from sinks.query import render, run_query
 
-    client = connect(target)
+    client = connect(store)
     for sql in (
         "SELECT count() AS metric_rows, uniq(host_id) AS hosts, min(ts) AS first, max(ts) AS last FROM metrics",
         "SELECT at, state, rule, host_id, round(value, 1) AS value, summary FROM alerts FINAL ORDER BY at",

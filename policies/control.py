@@ -7,6 +7,7 @@ per silence id (expiring a silence rewrites it with an end in the past).
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import uuid
@@ -16,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from policies.model import LabelMatch, Silence
+from collector.contract import MAX_EPOCH_S
+from policies.model import MAX_DURATION_DAYS, MAX_DURATION_S, LabelMatch, Silence
 
 POLICY_KEY = b"policy"
 _MATCHER = re.compile(r"^\s*(?P<label>[A-Za-z_][A-Za-z0-9_.]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$")
@@ -49,9 +51,20 @@ class PublishedPolicy:
                 isinstance(k, str) and isinstance(v, str) for k, v in files.items()
             ):
                 raise ControlError("'files' must map file names to texts")
-            return cls(files, str(body["version"]), float(body["applied_at"]), str(body.get("applied_by", "")))
+            applied_at = _epoch(body["applied_at"], "applied_at")
+            return cls(files, str(body["version"]), applied_at, str(body.get("applied_by", "")))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ControlError(f"unreadable policy record: {exc}") from None
+
+
+def _epoch(value: Any, what: str) -> float:
+    """A record's time: finite seconds since the epoch that a calendar can show (before 2286)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what!r} must be a number of seconds, got {value!r}")
+    seconds = float(value)
+    if not (math.isfinite(seconds) and 0 <= seconds < MAX_EPOCH_S):
+        raise ValueError(f"{what!r} must be seconds since the epoch (0 .. {MAX_EPOCH_S:.0f}), got {value!r}")
+    return seconds
 
 
 def parse_matcher(text: str) -> LabelMatch:
@@ -59,13 +72,10 @@ def parse_matcher(text: str) -> LabelMatch:
     match = _MATCHER.match(text)
     if not match:
         raise ControlError(f"cannot read matcher {text!r} (use label=value, label!=value, label=~re, label!~re)")
-    op = match["op"]
-    if op in ("=~", "!~"):
-        try:
-            re.compile(match["value"])
-        except re.error as exc:
-            raise ControlError(f"bad regex in {text!r}: {exc}") from None
-    return LabelMatch(match["label"], op, match["value"])  # type: ignore[arg-type]
+    try:
+        return LabelMatch(match["label"], match["op"], match["value"])  # type: ignore[arg-type]
+    except ValueError as exc:  # a regex RE2 cannot compile
+        raise ControlError(f"bad regex in {text!r}: {exc}") from None
 
 
 def format_matcher(m: LabelMatch) -> str:
@@ -81,13 +91,21 @@ def new_silence(
     created_by: str = "",
     start: float | None = None,
 ) -> Silence:
-    """A silence starting now (or at ``start``) for ``duration_s``; needs at least one matcher."""
+    """A silence starting now (or at ``start``) for ``duration_s``; needs at least one matcher.
+
+    The duration is at most ``MAX_DURATION_S`` and the silence ends before 2286: a record
+    beyond that could not be written as JSON nor shown as a date.
+    """
     matchers = tuple(matchers)
     if not matchers:
         raise ControlError("a silence needs at least one matcher (it would silence everything)")
-    if duration_s <= 0:
+    if not duration_s > 0:
         raise ControlError("a silence needs a duration > 0")
+    if duration_s > MAX_DURATION_S:
+        raise ControlError(f"a silence lasts at most {MAX_DURATION_DAYS}d")
     begin = time.time() if start is None else start
+    if not (math.isfinite(begin) and begin >= 0 and begin + duration_s < MAX_EPOCH_S):
+        raise ControlError(f"a silence must start after 1970 and end before 2286, got a start of {begin!r}")
     return Silence(uuid.uuid4().hex[:12], matchers, begin, begin + duration_s, created_by, comment)
 
 
@@ -115,10 +133,10 @@ def decode_silence(raw: bytes) -> Silence:
         return Silence(
             str(body["id"]),
             tuple(matchers),
-            float(body["starts_at"]),
-            float(body["ends_at"]),
+            _epoch(body["starts_at"], "starts_at"),
+            _epoch(body["ends_at"], "ends_at"),
             str(body.get("created_by", "")),
             str(body.get("comment", "")),
         )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, re.error) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ControlError(f"unreadable silence record: {exc}") from None

@@ -17,14 +17,17 @@ given by the key that introduces it (``policies/examples/`` shows each in use):
 
 from __future__ import annotations
 
+import _string  # the stdlib's own parser of format field names
 import hashlib
 import math
 import re
+import string
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from collector.contract import capped_reason
 from collector.problems import Problem, ProblemsError
 from policies import cron
 from policies.downcheck import DownCheckSettings
@@ -245,13 +248,17 @@ class _Ctx:
         line = node.line if isinstance(node, LineMapping) else self.raw.line_of(key)
         return Problem(line, f"{self.what} {self.name!r}: {message}")
 
-    def duration(self, key: str, default: float = 0.0) -> float:
+    def duration(self, key: str, default: float = 0.0, positive: bool = False) -> float:
+        """``key`` as seconds (bounded by ``MAX_DURATION_S``); ``positive``: where ``0s`` means nothing."""
         if key not in self.raw:
             return default
         try:
-            return parse_duration(self.raw[key])
+            seconds = parse_duration(self.raw[key])
         except (ValueError, TypeError) as exc:
             raise self.fail(key, f"'{key}': {exc}") from None
+        if positive and seconds <= 0:
+            raise self.fail(key, f"'{key}' must be > 0")
+        return seconds
 
     def number(self, value: Any, key: str, what: str) -> float:
         if isinstance(value, str):
@@ -277,7 +284,7 @@ class _Ctx:
 
     def labels(self, key: str = "labels") -> tuple[tuple[str, str], ...]:
         value = self.raw.get(key) or {}
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        if not isinstance(value, dict) or not all(isinstance(k, str) and _is_scalar(v) for k, v in value.items()):
             raise self.fail(key, f"'{key}' must be a mapping of names to strings")
         return tuple((k, str(v)) for k, v in value.items())
 
@@ -290,7 +297,7 @@ class _Ctx:
             if not isinstance(flap, LineMapping) or set(map(str, flap)) - {"window", "changes"}:
                 raise self.fail("flap", "'flap' is a mapping of 'window' (duration) and 'changes' (count, 0 = off)")
             if "window" in flap:
-                fields["flap_window_s"] = _Ctx(flap, self.name, self.source).duration("window")
+                fields["flap_window_s"] = _Ctx(flap, self.name, self.source).duration("window", positive=True)
             if "changes" in flap:
                 changes = flap["changes"]
                 if isinstance(changes, bool) or not isinstance(changes, int) or changes < 0:
@@ -317,6 +324,14 @@ class _Ctx:
         return _thresholds(self, node, value_key or "max")
 
 
+def _is_scalar(value: Any) -> bool:
+    """A YAML scalar (what a label value or a listed value may be; never a list or mapping)."""
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+# What summary and annotation templates may name, with sample values of the types the alert
+# builder passes (``policies.alerts.to_alert``): a trial format with them catches a format
+# spec that cannot apply (``{host:.2f}``) at load, not on the first alert.
 _TEMPLATE_FIELDS: dict[str, Any] = {
     "rule": "r",
     "host": "h",
@@ -327,17 +342,42 @@ _TEMPLATE_FIELDS: dict[str, Any] = {
     "severity": "warning",
     "labels": defaultdict(str),  # {labels[team]}: a label the host may or may not have
 }
+# Widths and precisions of template fields are at most this: ``{value:99999999999}`` would make
+# every alert of the rule a 100 GB string.
+MAX_TEMPLATE_WIDTH = 200
 
 
 def _check_template(ctx: _Ctx, key: str, template: str) -> None:
+    """Known fields only (``{labels[NAME]}`` for a label), no indexing or attributes elsewhere,
+    bounded widths; then a trial format with sample values."""
+    shown = capped_reason(template, 80)
+    fields = ", ".join(_TEMPLATE_FIELDS)
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ctx.fail(key, f"bad template {shown!r}: {exc} (write {{{{ and }}}} for literal braces)") from None
+    for _text, name, spec, _conversion in parts:
+        if name is None:
+            continue
+        first, rest = _string.formatter_field_name_split(name)
+        rest = list(rest)
+        if not isinstance(first, str) or first not in _TEMPLATE_FIELDS:
+            raise ctx.fail(key, f"bad template {shown!r}: unknown field {{{name}}}; fields: {fields}")
+        if first == "labels":
+            if rest and (len(rest) != 1 or rest[0][0] or not isinstance(rest[0][1], str)):
+                raise ctx.fail(key, f"bad template {shown!r}: {{{name}}}: name one label, as in {{labels[team]}}")
+        elif rest:
+            raise ctx.fail(key, f"bad template {shown!r}: {{{name}}}: {first!r} takes no index or attribute")
+        if spec and "{" in spec:
+            raise ctx.fail(key, f"bad template {shown!r}: {{{name}}}: a format spec cannot hold fields")
+        if spec and max((int(d) for d in re.findall(r"\d+", spec)), default=0) > MAX_TEMPLATE_WIDTH:
+            raise ctx.fail(
+                key, f"bad template {shown!r}: {{{name}}}: widths and precisions are at most {MAX_TEMPLATE_WIDTH}"
+            )
     try:
         template.format(**_TEMPLATE_FIELDS)
-    except KeyError as exc:
-        raise ctx.fail(
-            key, f"bad template {template!r}: unknown field {exc}; fields: {', '.join(_TEMPLATE_FIELDS)}"
-        ) from None
-    except (IndexError, ValueError, AttributeError) as exc:
-        raise ctx.fail(key, f"bad template {template!r}: {exc}") from None
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
+        raise ctx.fail(key, f"bad template {shown!r}: {exc}") from None
 
 
 def _thresholds(ctx: _Ctx, node: LineMapping, key_for_line: str, inclusive: bool = False) -> tuple[Threshold, ...]:
@@ -520,7 +560,7 @@ def _schedule_rules(ctx: _Ctx) -> list[Any]:
         )
     ]
     if "max_runtime" in ctx.raw:
-        limit = ctx.duration("max_runtime")
+        limit = ctx.duration("max_runtime", positive=True)
         rules.append(
             MetricRule(
                 name=f"{ctx.name}.runtime",
@@ -615,7 +655,7 @@ def _group_rule(ctx: _Ctx) -> list[Any]:
             agg=agg,
             thresholds=_thresholds(ctx, ctx.raw, "group"),
             for_s=ctx.duration("for"),
-            stale_s=ctx.duration("stale", 120.0),
+            stale_s=ctx.duration("stale", 120.0, positive=True),
             selector=ctx.selector(),
             scale=scale,
             labels=ctx.labels(),
@@ -642,20 +682,22 @@ def label_matchers(node: Any, ctx: _Ctx, key: str) -> tuple[LabelMatch, ...]:
             word, value = next(iter(cond.items()))
             op = _MATCH_OPS[word]
             if op in ("in", "not in"):
-                if not isinstance(value, list) or not value:
-                    raise ctx.fail(key, f"label {label!r}: '{word}' takes a list", cond)
+                if not isinstance(value, list) or not value or not all(map(_is_scalar, value)):
+                    raise ctx.fail(key, f"label {label!r}: '{word}' takes a list of values", cond)
                 out.append(LabelMatch(str(label), op, values=tuple(map(str, value))))  # type: ignore[arg-type]
                 continue
-            if op in ("=~", "!~"):
-                try:
-                    re.compile(str(value))
-                except re.error as exc:
-                    raise ctx.fail(key, f"label {label!r}: bad regex {value!r}: {exc}", cond) from None
-            out.append(LabelMatch(str(label), op, str(value)))  # type: ignore[arg-type]
-        elif isinstance(cond, list):
+            if not _is_scalar(value):
+                raise ctx.fail(key, f"label {label!r}: '{word}' takes one value", cond)
+            try:
+                out.append(LabelMatch(str(label), op, str(value)))  # type: ignore[arg-type]
+            except ValueError as exc:  # a regex RE2 cannot compile
+                raise ctx.fail(key, f"label {label!r}: bad regex {value!r}: {exc}", cond) from None
+        elif isinstance(cond, list) and all(map(_is_scalar, cond)):
             out.append(LabelMatch(str(label), "in", values=tuple(map(str, cond))))
-        else:
+        elif _is_scalar(cond):
             out.append(LabelMatch(str(label), "=", str(cond)))
+        else:
+            raise ctx.fail(key, f"label {label!r}: a value, a list of values or a condition", node)
     return tuple(out)
 
 

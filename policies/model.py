@@ -15,32 +15,56 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from collector.contract import capped_reason
+from collector.patterns import compile_re2
 from policies.downcheck import DownCheckSettings
 
 SEVERITIES = ("info", "warning", "critical")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
 AGGREGATIONS = ("last", "avg", "min", "max", "p95", "sum")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
+MAX_DURATION_DAYS = 400
+MAX_DURATION_S = MAX_DURATION_DAYS * 86400.0
+"""The longest duration anything takes (policy windows and sustains, silences, report windows):
+400 days, a year and a season. Beyond it a duration is a typo (``999999h``), and an unbounded
+one becomes an infinity that JSON cannot carry and no clock can reach."""
 
 Side = Literal["max", "min"]
 RuleKind = Literal["metric", "process", "log", "schedule", "group"]
 
 
 def parse_duration(text: str | int | float) -> float:
-    """``"90s"``, ``"5m"``, ``"1.5h"``, ``"250ms"`` or a bare number of seconds -> seconds."""
+    """``"90s"``, ``"5m"``, ``"1.5h"``, ``"250ms"``, ``"2w"`` or a bare number of seconds -> seconds.
+
+    Every duration is finite and at most :data:`MAX_DURATION_S`; anything else is a ``ValueError``
+    (``TypeError`` for a value that is neither a string nor a number). Zero is accepted here: each
+    caller says whether ``0s`` means something for its key.
+    """
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, int | float):
-        if not math.isfinite(text) or text < 0:
-            raise ValueError(f"duration must be a finite number >= 0, got {text!r}")
-        return float(text)
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h)")
-    return float(match.group(1)) * _UNIT_S[match.group(2)]
+        try:
+            seconds = float(text)
+        except OverflowError:
+            seconds = math.inf
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"duration must be a finite number >= 0, got {_shown(text)}")
+    else:
+        match = _DURATION.match(text)
+        if not match:
+            raise ValueError(f"not a duration: {_shown(text)} (use e.g. 30s, 5m, 1h)")
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"duration {_shown(text)} is longer than the maximum of {MAX_DURATION_DAYS}d")
+    return seconds
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut short: an error message quotes what it refused, not all of it."""
+    return capped_reason(repr(value), 40)
 
 
 def json_float(x: float) -> float | str | None:
@@ -63,12 +87,26 @@ def short_hash(*parts: str, size: int = 8) -> str:
 # --- scoping -------------------------------------------------------------------------------
 
 
+def compile_label_regex(pattern: str) -> Any:
+    """A label regex as RE2 compiles it; ``ValueError`` saying why when it cannot.
+
+    Label values come from agents, so matchers run on untrusted text: RE2 matches in time
+    linear in the label (see :mod:`collector.patterns`); a backreference (``\\1``) or a
+    lookaround (``(?=...)``) is refused.
+    """
+    try:
+        return compile_re2(pattern)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (label regexes are RE2: no backreferences or lookaround)") from None
+
+
 @dataclass(frozen=True)
 class LabelMatch:
     """One condition on a label: ``=`` equals, ``!=`` differs, ``=~``/``!~`` regex, ``in``/``not in``.
 
     A missing label is the empty string (as in Prometheus), so ``env != prod`` holds for a
-    host without ``env``.
+    host without ``env``. Regexes are RE2 (see :func:`compile_label_regex`) and must match the
+    whole value; a pattern RE2 refuses raises ``ValueError``.
     """
 
     label: str
@@ -78,7 +116,7 @@ class LabelMatch:
 
     def __post_init__(self) -> None:
         if self.op in ("=~", "!~"):
-            object.__setattr__(self, "_regex", re.compile(self.value))
+            object.__setattr__(self, "_regex", compile_label_regex(self.value))
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         got = labels.get(self.label, "")
@@ -90,7 +128,10 @@ class LabelMatch:
             return got in self.values
         if self.op == "not in":
             return got not in self.values
-        hit = self._regex.fullmatch(got) is not None  # type: ignore[attr-defined]
+        try:
+            hit = self._regex.fullmatch(got) is not None  # type: ignore[attr-defined]
+        except UnicodeEncodeError:  # a lone surrogate (not from the wire: orjson refuses them)
+            hit = self._regex.fullmatch(got.encode("utf-8", "replace").decode()) is not None  # type: ignore[attr-defined]
         return hit if self.op == "=~" else not hit
 
 

@@ -20,6 +20,7 @@ server-timezone days (UTC for the embedded engine on a UTC host).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -263,17 +264,19 @@ def run_report(
 
 
 def parse_when(text: str, now: datetime) -> datetime:
-    """``now``, a duration back from now (``90s``, ``15m``, ``24h``, ``7d``) or an ISO time (UTC if naive)."""
+    """``now``, a duration back from now (``90s``, ``15m``, ``24h``, ``7d``, ``2w``; at most
+    ``MAX_DURATION_S``) or an ISO time (UTC if naive); anything else is a ``ValueError``."""
     from datetime import UTC, timedelta
+
+    from policies.model import parse_duration
 
     text = text.strip()
     if text == "now":
         return now
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
-        return now - timedelta(seconds=float(text[:-1]) * units[text[-1]])
+    if re.fullmatch(r"\d+(?:\.\d+)?\s*[a-z]+", text):  # a duration needs its unit here ("24" is no time)
+        return now - timedelta(seconds=parse_duration(text))
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"expected now, a duration like 24h / 7d, or an ISO time; got {text!r}") from None
+        raise ValueError(f"expected now, a duration like 24h / 7d, or an ISO time; got {text[:40]!r}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)

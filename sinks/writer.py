@@ -36,7 +36,8 @@ Back-pressure
 
 Dead letters
     A record that does not decode is produced unchanged (key and value) to
-    ``<prefix>.deadletter`` with headers saying why and where it came from
+    ``<prefix>.deadletter`` (which takes records of up to ``DEADLETTER_MAX_BYTES``, more than a
+    data topic does) with headers saying why (at most ``MAX_REASON_CHARS``) and where it came from
     (``fleetpulse.reason``, ``fleetpulse.topic``, ``fleetpulse.partition``,
     ``fleetpulse.offset``, ``fleetpulse.group``), counted, logged and recorded in the
     ``dead_letters`` table; the sink goes on. Dead letters are produced before the commit, so
@@ -59,7 +60,7 @@ from aiokafka.structs import ConsumerRecord
 
 from collector.aio import sleep_unless
 from collector.connection import Bootstrap, as_connection, start_client
-from collector.contract import DecodeError, Topics, decode
+from collector.contract import DEADLETTER_MAX_BYTES, DecodeError, Topics, capped_reason, decode
 from sinks.rows import TableRows
 from sinks.schema import SchemaSettings, apply_migrations, check_database_name
 
@@ -224,8 +225,9 @@ class Buffer:
             try:
                 added = seg.rows.add(decode(record.value))
             except (DecodeError, TypeError) as exc:  # TypeError: a valid event with no table (none today)
-                seg.dead.append(DeadLetter(record.key, record.value, tp.topic, tp.partition, record.offset, str(exc)))
-                seg.rows.add_dead_letter(time.time(), tp.topic, tp.partition, record.offset, str(exc), size)
+                reason = capped_reason(str(exc))  # the record goes on in full; its reason, cut short
+                seg.dead.append(DeadLetter(record.key, record.value, tp.topic, tp.partition, record.offset, reason))
+                seg.rows.add_dead_letter(time.time(), tp.topic, tp.partition, record.offset, reason, size)
                 added = 1
             seg.last = record.offset
             seg.records += 1
@@ -302,6 +304,7 @@ class Sink:
         database: str,
         group_id: str = "fleetpulse-sink",
         settings: SinkSettings | None = None,
+        migrated: bool = False,  # the schema is already up to date (``sinks.clickhouse.open_store``)
     ) -> None:
         self.client = client
         self.bootstrap = bootstrap
@@ -319,6 +322,7 @@ class Sink:
         # Partitions held paused while their recovered ranges are looked up (see _on_assigned).
         self._recovering: set[TopicPartition] = set()
         self._stop = asyncio.Event()
+        self._migrated = migrated
 
     def source_topics(self) -> list[str]:
         return sink_source_topics(self.topics)
@@ -326,7 +330,7 @@ class Sink:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; migrations are applied first (retried while ClickHouse is away)."""
         self._stop = stop
-        if not await self._retry(self._migrate, stop, "migration"):
+        if not self._migrated and not await self._retry(self._migrate, stop, "migration"):
             return
         s = self.settings
         kafka = as_connection(self.bootstrap)
@@ -340,7 +344,9 @@ class Sink:
             fetch_max_bytes=16 * MiB,
         )
         consumer.subscribe(self.source_topics(), listener=_Rebalance(self))
-        producer = AIOKafkaProducer(**kafka.client_options(), acks="all", linger_ms=5)
+        producer = AIOKafkaProducer(
+            **kafka.client_options(), acks="all", linger_ms=5, max_request_size=DEADLETTER_MAX_BYTES
+        )
         self._consumer = consumer
         await start_client(consumer, kafka)
         await start_client(producer, kafka)
@@ -458,6 +464,7 @@ class Sink:
 
     def _migrate(self) -> None:
         apply_migrations(self.client, self.database, self.settings.schema)
+        self._migrated = True
 
     def _write(self, intentions: list[list[Any]], inserts: list[Insert]) -> None:
         """Record the ranges about to be inserted, then insert them (runs in a thread)."""

@@ -27,7 +27,10 @@ EPILOG = """environment:
                            default ./.fleetpulse
   FLEETPULSE_TOPIC_PREFIX  topic prefix (default 'fleetpulse': fleetpulse.metrics, fleetpulse.alerts, ...)
   FLEETPULSE_PARTITIONS    partitions of the pipeline's topics when they are created (default 8)
-  CLICKHOUSE_URL           ClickHouse server (http://user:pw@host:8123); unset = embedded chDB engine
+  CLICKHOUSE_URL           ClickHouse server (http://user@host:8123, https://user@host:8443);
+                           unset = embedded chDB engine
+  CLICKHOUSE_PASSWORD      its password (or CLICKHOUSE_PASSWORD_FILE: a file holding it); never in argv
+  CLICKHOUSE_CA_CERT       CA bundle (PEM) of the server's HTTPS certificate
 """
 
 # The subcommand modules, in the order ``fleetpulse --help`` lists them (simulate adds score too).

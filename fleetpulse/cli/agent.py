@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fleetpulse.cli.common import Subparsers, add_common_options, home_dir, kafka_overrides, run_until_signal
+from fleetpulse.cli.common import (
+    Subparsers,
+    add_common_options,
+    home_dir,
+    kafka_overrides,
+    run_until_signal,
+    seconds,
+)
 
 if TYPE_CHECKING:
     from collector.config import AgentConfig
@@ -26,7 +33,7 @@ def add_parser(subparsers: Subparsers) -> None:
     add_common_options(p)
     p.add_argument("--config", help="agent TOML file (sample: deploy/agent.toml); the flags below override it")
     p.add_argument("--check-config", action="store_true", help="validate the configuration, print a summary, exit")
-    p.add_argument("--interval", type=float, help="seconds between samples (default 10)")
+    p.add_argument("--interval", type=seconds(3600), help="seconds between samples (default 10)")
     p.add_argument("--host-id", help="host identity (default: hostname)")
     p.add_argument("--region", help="region of this host (default local)")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="host label (repeatable)")
@@ -103,8 +110,6 @@ def agent_config(args: argparse.Namespace) -> tuple[AgentConfig, Path]:
         changes["labels"] = {**config.labels, **labels(args.label)}
     kafka = dataclasses.replace(config.kafka, **kafka_overrides(args)).checked()
     config = dataclasses.replace(config, kafka=kafka, **changes)  # type: ignore[arg-type]
-    if args.interval is not None and not args.interval > 0:
-        raise ValueError(f"--interval must be > 0, got {args.interval}")
     if args.state_dir:
         state_dir = Path(args.state_dir)
     elif args.config or "FLEETPULSE_AGENT_STATE_DIR" in os.environ:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -22,8 +24,13 @@ from collector.connection import KafkaConnection, connection_from_env
 from collector.contract import DEFAULT_TOPIC_PREFIX, Topics
 from collector.kafka_io import bootstrap_servers
 
+# The argparse types of every subcommand's numbers (a bad one is a usage error, exit 2).
+from sinks.options import seconds as seconds
+from sinks.options import whole_number as whole_number
+
 if TYPE_CHECKING:
     from policies.signing import Signer, Verifier
+    from sinks.clickhouse import ClickHouseTarget
 
 T = TypeVar("T")
 
@@ -87,10 +94,22 @@ class _RefusedPassword(argparse.Action):
 
 
 def add_clickhouse_options(parser: argparse.ArgumentParser) -> None:
-    """The ClickHouse target and database of the sink and of queries."""
+    """The ClickHouse target and database of the sink and of queries; read back with :func:`clickhouse_target`."""
     parser.add_argument(
         "--clickhouse-url",
-        help="chdb:///path or http://user:pw@host:8123 (default $CLICKHOUSE_URL or embedded chDB under --home)",
+        help="chdb:///path, http://user@host:8123 or https://user@host:8443 "
+        "(default $CLICKHOUSE_URL or embedded chDB under --home); the password comes from "
+        "--clickhouse-password-file or $CLICKHOUSE_PASSWORD, never put it on the command line",
+    )
+    parser.add_argument(
+        "--clickhouse-password-file",
+        metavar="FILE",
+        help="file holding the ClickHouse password (default $CLICKHOUSE_PASSWORD_FILE, else $CLICKHOUSE_PASSWORD)",
+    )
+    parser.add_argument(
+        "--clickhouse-ca-cert",
+        metavar="FILE",
+        help="CA bundle (PEM) that signed the server's HTTPS certificate (default $CLICKHOUSE_CA_CERT)",
     )
     parser.add_argument("--database", default="fleetpulse", help="ClickHouse database (default %(default)s)")
 
@@ -109,6 +128,13 @@ def home_dir(args: argparse.Namespace) -> Path:
     from fleetpulse.kafka_local import default_home
 
     return Path(args.home).resolve() if args.home else default_home()
+
+
+def clickhouse_target(args: argparse.Namespace) -> ClickHouseTarget:
+    """The options of :func:`add_clickhouse_options` with the environment's defaults; raises ``TargetError``."""
+    from sinks.clickhouse import resolve_target
+
+    return resolve_target(args.clickhouse_url, home_dir(args), args.clickhouse_password_file, args.clickhouse_ca_cert)
 
 
 def topic_prefix(args: argparse.Namespace) -> str:
@@ -163,6 +189,17 @@ def kafka_target(args: argparse.Namespace) -> KafkaTarget:
     given = {key: getattr(args, f"kafka_{key}", None) for _, key, _ in SECURITY_FLAGS}
     kafka = connection_from_env(os.environ, given, bootstrap=bootstrap_servers(args.bootstrap)).checked()
     return KafkaTarget(kafka=kafka, topics=Topics(topic_prefix(args)))
+
+
+@contextlib.contextmanager
+def quiet_logs() -> Iterator[None]:
+    """No log lines meanwhile: a start check that fails says why in one line of its own, and the
+    libraries it drives (urllib3, clickhouse-connect, aiokafka) would each log the same failure."""
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def run_until_signal(coro_factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fleetpulse.cli.common import Subparsers, add_common_options, home_dir
+from fleetpulse.cli.common import Subparsers, add_common_options, clickhouse_target, quiet_logs
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -30,7 +30,7 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from sinks.clickhouse import connect, default_target
+    from sinks.clickhouse import TargetError, open_client
     from sinks.query import render, run_query
     from sinks.reports import parse_when, run_report
 
@@ -39,16 +39,21 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.report:
         now = datetime.now(UTC)
-        since, until = parse_when(args.since, now), parse_when(args.until, now)  # ValueError: exit 2
-    target = args.clickhouse_url or default_target(home_dir(args))
+        since, until = parse_when(args.since, now), parse_when(args.until, now)  # checked by the parser
     try:
-        client = connect(target)
+        target = clickhouse_target(args)
+        with quiet_logs():
+            client = open_client(target)
+    except TargetError as exc:  # unreachable, refused credentials: one line naming the target
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    try:
         if args.report:
             columns, rows = run_report(client, args.database, args.report, since, until, args.limit, args.step)
         else:
             columns, rows = run_query(client, args.sql, args.database)
     except Exception as exc:
-        sys.stderr.write(f"fleetpulse query: {exc}\n")
+        sys.stderr.write(f"fleetpulse query: {target.scrub(str(exc))}\n")
         return 1
     print(render(columns, rows, args.format))
     return 0

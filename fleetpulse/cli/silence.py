@@ -70,7 +70,7 @@ def run_list(args: argparse.Namespace) -> int:
     from policies.control import format_matcher
 
     kafka = kafka_target(args)
-    found = asyncio.run(ctl.silences(kafka.kafka, kafka.topics))
+    found = asyncio.run(ctl.silences(kafka.kafka, kafka.topics)).silences  # unreadable ones: logged
     now = time.time()
     shown = [s for s in found if args.all or s.ends_at > now]
     for s in shown:
@@ -84,14 +84,21 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_expire(args: argparse.Namespace) -> int:
-    """``silence expire ID``: end it now (a silence already over keeps its end); exit 1 when there is none."""
+    """``silence expire ID``: end it now (a silence already over keeps its end); exit 1 when there is none.
+
+    An unreadable record under that id is removed (it silences nothing: workers skip it too).
+    """
     from fleetpulse import control as ctl
     from policies.model import Silence
 
     kafka = kafka_target(args)
-    found = asyncio.run(ctl.silences(kafka.kafka, kafka.topics))
+    records = asyncio.run(ctl.silences(kafka.kafka, kafka.topics))
     now = time.time()
-    target = next((s for s in found if s.id == args.id), None)
+    target = next((s for s in records.silences if s.id == args.id), None)
+    if target is None and args.id in records.unreadable:
+        asyncio.run(ctl.delete_silence(kafka.kafka, kafka.topics, args.id, control_signer(args)))
+        print(f"removed unreadable silence record {args.id}")
+        return 0
     if target is None:
         sys.stderr.write(f"fleetpulse silence expire: no silence {args.id!r}\n")
         return 1

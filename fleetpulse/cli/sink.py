@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from collector.kafka_io import partitions_from_env
-from fleetpulse.cli.common import Subparsers, add_common_options, home_dir, kafka_target, run_until_signal
+from fleetpulse.cli.common import (
+    Subparsers,
+    add_common_options,
+    clickhouse_target,
+    kafka_target,
+    quiet_logs,
+    run_until_signal,
+)
 from fleetpulse.kafka_acls import SINK_GROUP
 
 log = logging.getLogger("fleetpulse")
@@ -23,7 +31,8 @@ def add_parser(subparsers: Subparsers) -> None:
         "signals and insert them into ClickHouse in columnar batches; migrations are applied at start. "
         "Offsets are committed only after the insert succeeded, and a retried insert writes nothing "
         "twice. Undecodable records go to the dead-letter topic. Options also come from "
-        "FLEETPULSE_SINK_<OPTION> environment variables.",
+        "FLEETPULSE_SINK_<OPTION> environment variables. A ClickHouse or Kafka that cannot be used "
+        "at start is one line on stderr and exit 2.",
     )
     add_common_options(p, clickhouse=True)
     p.add_argument("--group-id", default=SINK_GROUP, help="consumer group (default %(default)s)")
@@ -32,18 +41,30 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
     from collector.kafka_io import ensure_all_topics
-    from sinks.clickhouse import connect, default_target, redacted
+    from sinks.clickhouse import TargetError, open_store
     from sinks.options import sink_settings
     from sinks.writer import Sink
 
     settings = sink_settings(args)  # validated before anything connects
-    target = args.clickhouse_url or default_target(home_dir(args))
-    client = connect(target)
+    try:
+        target = clickhouse_target(args)
+        with quiet_logs():
+            client = open_store(target, args.database, settings.schema)
+    except TargetError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     kafka = kafka_target(args)
     # A sink may be the first process of a deployment: create the topics it reads and writes.
-    asyncio.run(ensure_all_topics(kafka.kafka, kafka.topics, partitions_from_env()))
-    sink = Sink(client, kafka.kafka, kafka.topics, args.database, args.group_id, settings)
-    log.info("event=sink_target target=%s", redacted(target))
+    try:
+        with quiet_logs():
+            asyncio.run(ensure_all_topics(kafka.kafka, kafka.topics, partitions_from_env()))
+    except (KafkaError, OSError) as exc:
+        sys.stderr.write(f"error: Kafka at {kafka.bootstrap}: {' '.join(str(exc).split()) or type(exc).__name__}\n")
+        return 2
+    sink = Sink(client, kafka.kafka, kafka.topics, args.database, args.group_id, settings, migrated=True)
+    log.info("event=sink_target target=%s database=%s", target.shown(), args.database)
     run_until_signal(sink.run)
     return 0

@@ -14,6 +14,8 @@ from fleetpulse.cli.common import (
     control_verifier,
     home_dir,
     kafka_target,
+    seconds,
+    whole_number,
 )
 from fleetpulse.kafka_acls import WORKER_APP_ID
 
@@ -36,13 +38,13 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--app-id", default=WORKER_APP_ID, help="Faust app id = consumer group (default %(default)s)")
     p.add_argument(
         "--partitions",
-        type=int,
+        type=whole_number(1, 10_000),
         default=partitions_from_env(),
         help="partitions of topics created at start (default $FLEETPULSE_PARTITIONS or 8)",
     )
     p.add_argument(
         "--session-timeout",
-        type=float,
+        type=seconds(1800),
         default=30.0,
         help="seconds before a crashed worker's partitions move to others (default 30; "
         "the broker's minimum is usually 6)",

@@ -86,10 +86,11 @@ def _docker_kafka() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One clickhouse-connect client for the session (chDB allows one path per process)."""
-    from sinks.clickhouse import connect
+    from sinks.clickhouse import connect, resolve_target
 
+    # $CLICKHOUSE_URL with $CLICKHOUSE_PASSWORD(_FILE), as the sink reads them; else a fresh chDB
     target = os.environ.get("CLICKHOUSE_URL") or f"chdb://{tmp_path_factory.mktemp('chdb')}"
-    return connect(target)
+    return connect(resolve_target(target, Path(".")))
 
 
 @pytest.fixture

@@ -178,6 +178,25 @@ def test_silences_are_added_listed_and_expired_through_the_silence_topic(kafka_b
     assert fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "expire", "nope")).returncode == 1
 
 
+def test_an_unreadable_silence_record_is_skipped_by_list_and_removed_by_expire(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    """A silence stored with an infinite end (written as null) made every later list and expire fail."""
+    broken = b'{"id": "broken", "matchers": [["rule", "=", "x", []]], "starts_at": 1.0, "ends_at": null}'
+    asyncio.run(produce(kafka_bootstrap, topics.silences, [(b"broken", broken)]))
+    added = fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "add", "-m", "rule=cpu_hot", "-d", "1h"))
+    assert added.returncode == 0, added.stderr
+    listed = fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "list"))
+    assert listed.returncode == 0 and listed.stdout.startswith(f"{added.stdout.strip()}  active"), listed.stderr
+    assert "event=silence_unreadable id=broken" in listed.stderr and "Traceback" not in listed.stderr
+    removed = fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "expire", "broken"))
+    assert removed.returncode == 0 and "removed unreadable silence record broken" in removed.stdout
+    again = fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "list"))
+    assert again.returncode == 0 and "silence_unreadable" not in again.stderr
+    too_long = fleetpulse(*_cli(kafka_bootstrap, topics, "silence", "add", "-m", "a=b", "-d", "9" * 30 + "h"))
+    assert too_long.returncode == 2 and "maximum of 400d" in too_long.stderr
+
+
 def test_removing_a_group_rule_resolves_its_open_alert(
     kafka_bootstrap: str, topics: Topics, home: Path, unique: str
 ) -> None:

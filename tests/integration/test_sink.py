@@ -77,6 +77,31 @@ def _run_sink(sink: Sink, until_records: int) -> None:
     run_sink_until(sink, lambda: sink.stats.records >= until_records)
 
 
+def read_deadletters(bootstrap: str, topics: Topics, count: int) -> list[Any]:
+    """The first ``count`` records of the dead-letter topic (fetches large enough for any of them)."""
+
+    async def main() -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            topics.deadletter,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await consumer.start()
+        got: list[Any] = []
+        try:
+            deadline = time.monotonic() + 30
+            while len(got) < count and time.monotonic() < deadline:
+                for recs in (await consumer.getmany(timeout_ms=500)).values():
+                    got.extend(recs)
+        finally:
+            await consumer.stop()
+        return got
+
+    return asyncio.run(main())
+
+
 def committed(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
     async def main() -> dict[int, int | None]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
@@ -207,22 +232,8 @@ def test_malformed_records_land_in_the_deadletter_topic_and_the_sink_keeps_going
     assert [t for t, _ in stored] == [topics.metrics] * 2
     assert stored[0][1].startswith("not JSON") and stored[1][1] == "unsupported schema version 2 (expected 1)"
 
-    async def read_deadletters() -> list[Any]:
-        consumer = AIOKafkaConsumer(
-            topics.deadletter, bootstrap_servers=kafka_bootstrap, group_id=None, auto_offset_reset="earliest"
-        )
-        await consumer.start()
-        got: list[Any] = []
-        try:
-            deadline = time.monotonic() + 30
-            while len(got) < 2 and time.monotonic() < deadline:
-                for recs in (await consumer.getmany(timeout_ms=500)).values():
-                    got.extend(recs)
-        finally:
-            await consumer.stop()
-        return got
-
-    dead = sorted(asyncio.run(read_deadletters()), key=lambda r: dict(r.headers)["fleetpulse.offset"])
+    dead = read_deadletters(kafka_bootstrap, topics, 2)
+    dead.sort(key=lambda r: dict(r.headers)["fleetpulse.offset"])
     assert [(r.key, r.value) for r in dead] == bad  # unchanged payloads
     headers = [dict(r.headers) for r in dead]
     assert [h["fleetpulse.topic"] for h in headers] == [topics.metrics.encode()] * 2
@@ -345,3 +356,28 @@ def test_down_check_tables_take_the_documented_columns(clickhouse: Any, unique: 
         database=unique,
     )
     assert clickhouse.query(f"SELECT decision FROM {unique}.down_checks").result_rows == [("region_unreachable",)]
+
+
+def test_a_900_kb_malformed_record_reaches_the_deadletter_topic_whole_with_a_capped_reason(
+    kafka_bootstrap: str, topics: Topics, clickhouse: Any, unique: str
+) -> None:
+    """Its reason used to repeat the whole value: copied into a header, the dead letter was too
+    large to produce and the record was dropped. The largest record a data topic takes (the
+    broker's default limit) is dead-lettered too, headers and all."""
+    import orjson
+
+    huge = orjson.dumps({"v": 1, "type": "x" * 900_000})
+    largest = orjson.dumps({"v": 1, "type": "y" * 1_048_300})
+    asyncio.run(produce(kafka_bootstrap, topics.metrics, [(b"a", huge), (b"b", largest)]))
+    sink = Sink(clickhouse, kafka_bootstrap, topics, database=unique, group_id=unique, settings=FAST)
+    _run_sink(sink, until_records=2)
+    assert sink.stats.malformed == 2 and sink.stats.deadletter_failures == 0, sink.stats.line()
+
+    dead = sorted(read_deadletters(kafka_bootstrap, topics, 2), key=lambda r: r.key)
+    assert [(r.key, r.value) for r in dead] == [(b"a", huge), (b"b", largest)]
+    for record in dead:
+        reason = dict(record.headers)["fleetpulse.reason"]
+        assert len(reason) <= 200 and reason.startswith(b"unknown event type '") and reason.endswith(b"...")
+    sql = f"SELECT length(reason) <= 200, size_bytes FROM {unique}.dead_letters ORDER BY size_bytes"
+    stored = clickhouse.query(sql)
+    assert stored.result_rows == [(1, len(huge)), (1, len(largest))]

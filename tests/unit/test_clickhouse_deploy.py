@@ -45,3 +45,22 @@ def test_dashboard_file_is_generated_from_the_reports() -> None:
     board = json.loads(DASHBOARD_PATH.read_text())
     queries = {p["title"]: p["targets"][0]["rawSql"] for p in board["panels"]}
     assert queries == {r.title: grafana_sql(r) for r in REPORTS}
+
+
+def test_no_document_or_deployment_puts_a_clickhouse_password_in_a_url_or_on_a_command_line() -> None:
+    import re
+
+    from tests.cli import fleetpulse
+
+    root = DEPLOY.parent
+    texts = {
+        path: path.read_text() for path in [root / "README.md", root / "sinks" / "README.md", *DEPLOY.rglob("*.y*ml")]
+    }
+    texts[root / "fleetpulse help"] = "".join(fleetpulse(*cmd, "--help").stdout for cmd in ([], ["sink"], ["query"]))
+    credentials = re.compile(r"\bhttps?://[^\s/@:]+:[^\s/@]+@")  # http://user:password@host
+    for path, text in texts.items():
+        assert not credentials.search(text.replace("user:***@", "")), path
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    sink = compose["services"]["sink"]
+    assert sink["environment"]["CLICKHOUSE_URL"] == "http://fleetpulse@clickhouse:8123"
+    assert "CLICKHOUSE_PASSWORD" in sink["environment"] and not any("password" in a for a in sink["command"])

@@ -144,3 +144,59 @@ def test_bad_log_regex_is_reported_for_its_rule(tmp_path: Path) -> None:
 def test_unreadable_or_invalid_toml_is_one_clear_error(tmp_path: Path) -> None:
     assert problems(tmp_path / "missing.toml")[0].startswith(f"{tmp_path / 'missing.toml'}: cannot read")
     assert problems(write(tmp_path, "[agent\n"))[0].startswith(f"{tmp_path / 'agent.toml'}: invalid TOML")
+
+
+# --- secrets and timeouts (security review) ---------------------------------------------------
+
+
+def test_a_mistyped_sasl_password_is_not_echoed_in_the_error(tmp_path: Path) -> None:
+    text = '[kafka]\nsecurity_protocol = "SASL_SSL"\nsasl_username = "a"\nsasl_password = 31337424242\n'
+    path = write(tmp_path, text)
+    found = problems(path)
+    assert f"{path}: [kafka] sasl_password: expected str, got int ***" in found
+    assert not any("31337424242" in p for p in found)
+    env = {"FLEETPULSE_KAFKA_SASL_PASSWORD": "hunter2-secret", "FLEETPULSE_KAFKA_REQUEST_TIMEOUT_S": "hunter2-secret"}
+    from_env = problems(write(tmp_path, ""), env=env)
+    assert from_env and not any("hunter2-secret" in p for p in from_env), from_env
+
+
+def test_a_secret_put_under_another_key_is_redacted_in_every_error(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cr3t-from-file\n")
+    path = write(
+        tmp_path,
+        f'[kafka]\nsasl_mechanism = "s3cr3t-from-file"\nsasl_password_file = "{secret}"\n'
+        'security_protocol = "SASL_SSL"\nsasl_username = "agent"\n',
+    )
+    found = problems(path)
+    assert any("sasl_mechanism" in p and "got '***'" in p for p in found), found
+    assert not any("s3cr3t" in p for p in found)
+
+
+def test_the_kafka_password_never_appears_in_a_repr() -> None:
+    config = load_agent_config(None, env={"FLEETPULSE_KAFKA_SASL_PASSWORD": "hunter2-secret"})
+    assert config.kafka.sasl_password == "hunter2-secret"
+    assert "hunter2-secret" not in repr(config) and "hunter2-secret" not in repr(config.kafka)
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "1e9"])
+def test_request_timeout_s_must_be_positive_and_bounded(tmp_path: Path, value: str) -> None:
+    """``request_timeout_s = -5`` used to pass ``--check-config``."""
+    in_file = problems(write(tmp_path, f"[kafka]\nrequest_timeout_s = {value}\n"))
+    assert [p for p in in_file if "[kafka] request_timeout_s: must be between 0.1 and 3600 seconds" in p], in_file
+    from_env = problems(write(tmp_path, ""), env={"FLEETPULSE_KAFKA_REQUEST_TIMEOUT_S": value})
+    assert [p for p in from_env if "request_timeout_s: must be between" in p], from_env
+
+
+def test_check_config_refuses_a_negative_request_timeout(tmp_path: Path) -> None:
+    from tests.cli import fleetpulse
+
+    path = write(tmp_path, "[kafka]\nrequest_timeout_s = -5\n")
+    done = fleetpulse("agent", "--config", str(path), "--check-config")
+    assert done.returncode == 2 and "[kafka] request_timeout_s: must be between 0.1 and 3600 seconds" in done.stderr
+
+
+def test_process_groups_that_are_not_an_array_of_tables_are_a_config_error(tmp_path: Path) -> None:
+    """Found by the bad-input suite: ``groups = 0`` raised TypeError out of the loader."""
+    path = write(tmp_path, "[processes]\ngroups = 0\n")
+    assert problems(path) == [f"{path}: [[processes.groups]]: must be an array of tables ([[processes.groups]])"]

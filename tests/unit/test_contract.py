@@ -312,3 +312,47 @@ def test_scale_signal_round_trips_and_checks_action() -> None:
     body["action"] = "grow"
     with pytest.raises(DecodeError, match="action"):
         decode(orjson.dumps(body))
+
+
+# --- inputs that used to escape validation (security review) ---------------------------------
+
+
+@pytest.mark.parametrize("interval_s", [0, -10, 0.0, 86_401, 1e308])
+def test_the_contract_refuses_an_interval_s_that_is_not_positive_or_beyond_a_day(interval_s: float) -> None:
+    from collector.contract import Heartbeat, LogCounts, MetricBatch, ProcessSummary
+
+    events = [
+        MetricBatch("h", "eu", 1000.0, interval_s, {"cpu_pct": 1.0}),
+        Heartbeat("h", "eu", "boot", 1, 1000.0, interval_s, "0.1.0"),
+        ProcessSummary("h", "eu", 1000.0, interval_s, 0, {}, [], [], {}),
+        LogCounts("h", "eu", 1000.0, interval_s, {}),
+    ]
+    for event in events:
+        with pytest.raises(DecodeError, match="'interval_s' must be more than 0"):
+            decode(encode(event))
+
+
+def test_a_reject_reason_is_at_most_200_characters_however_large_the_record() -> None:
+    """A 900 KB record's reason repeated its whole value: copied into a dead letter's header, the
+    copy was too large to produce and the record was dropped instead of dead-lettered."""
+    from collector.contract import MAX_REASON_CHARS
+
+    huge = "x" * 900_000
+    for raw in (
+        orjson.dumps({"v": 1, "type": huge}),
+        orjson.dumps({"v": huge}),
+        orjson.dumps({"v": 1, "type": "metrics", "host_id": "h", "region": huge}),
+    ):
+        with pytest.raises(DecodeError) as info:
+            decode(raw)
+        assert len(str(info.value)) <= MAX_REASON_CHARS == 200
+    with pytest.raises(DecodeError, match=r"^unknown event type 'xxx.*\.\.\.$"):
+        decode(orjson.dumps({"v": 1, "type": huge}))
+
+
+def test_the_deadletter_topic_takes_any_record_a_data_topic_holds_plus_its_headers() -> None:
+    from collector.contract import DEADLETTER_MAX_BYTES, Topics
+
+    topics = Topics("t1")
+    assert topics.configs(topics.deadletter) == {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
+    assert DEADLETTER_MAX_BYTES > 1_048_588 + 64 * 1024  # the broker's default message.max.bytes, and headers

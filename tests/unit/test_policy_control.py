@@ -167,3 +167,75 @@ def test_published_policy_round_trips_and_bad_records_raise_control_error() -> N
     ):
         with pytest.raises(ControlError):
             PublishedPolicy.decode(raw)
+
+
+# --- records that used to escape validation (security review) --------------------------------
+
+
+def test_a_silence_of_999_9_hours_is_refused_instead_of_lasting_forever() -> None:
+    from policies.model import parse_duration
+
+    with pytest.raises(ValueError, match="maximum of 400d"):
+        parse_duration("9" * 400 + "h")
+    for duration_s in (float("inf"), float("nan"), 401 * 86400.0):
+        with pytest.raises(ControlError):
+            new_silence([parse_matcher("a=b")], duration_s)
+    with pytest.raises(ControlError, match="end before 2286"):
+        new_silence([parse_matcher("a=b")], 3600.0, start=1e12)
+
+
+@pytest.mark.parametrize("end", [None, 1e300, -1, "inf", True])
+def test_a_silence_record_with_an_end_no_clock_reaches_is_unreadable(end: object) -> None:
+    """An infinite end used to be written as null: every later read of the topic failed."""
+    with pytest.raises(ControlError, match="unreadable silence record"):
+        decode_silence(orjson.dumps({**GOOD, "ends_at": end}))
+
+
+def test_a_policy_record_applied_at_an_impossible_time_is_unreadable() -> None:
+    for at in (1e300, -5, None, "inf"):
+        with pytest.raises(ControlError, match="unreadable policy record"):
+            PublishedPolicy.decode(orjson.dumps({"files": {}, "version": "v", "applied_at": at}))
+
+
+def test_matcher_regexes_are_re2_so_backreferences_are_a_control_error() -> None:
+    with pytest.raises(ControlError, match="bad regex"):
+        parse_matcher("host_id=~(a)\\1")
+    assert not parse_matcher("role=~(a+)+$").matches({"role": "a" * 50_000 + "!"})
+    with pytest.raises(ControlError, match="unreadable silence record"):
+        decode_silence(orjson.dumps({**GOOD, "matchers": [["a", "=~", "(?=x)", []]]}))
+
+
+def test_silence_list_and_expire_skip_one_unreadable_record_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from fleetpulse import control as ctl
+    from fleetpulse.cli import main
+
+    good = new_silence([parse_matcher("rule=cpu_hot")], 3600.0, "upgrade", "bob")
+    topic = {
+        good.id.encode(): encode_silence(good),
+        b"broken": orjson.dumps({**GOOD, "id": "broken", "ends_at": None}),  # what an infinite end became
+    }
+    written: list[tuple[bytes, bytes | None]] = []
+
+    async def nothing(*args: object) -> None:
+        return None
+
+    async def read_latest(bootstrap: str, name: str) -> dict[bytes, bytes | None]:
+        return dict(topic)
+
+    async def produce(bootstrap: str, name: str, key: bytes, value: bytes | None, signer: object = None) -> None:
+        written.append((key, value))
+
+    monkeypatch.setattr(ctl, "ensure_all_topics", nothing)
+    monkeypatch.setattr(ctl, "read_latest", read_latest)
+    monkeypatch.setattr(ctl, "_produce", produce)
+    assert main(["silence", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith(f"{good.id}  active") and "broken" not in listed
+    assert "event=silence_unreadable id=broken" in caplog.text
+    assert main(["silence", "expire", good.id]) == 0
+    assert written[-1][0] == good.id.encode() and decode_silence(written[-1][1] or b"").ends_at <= good.ends_at
+    assert main(["silence", "expire", "broken"]) == 0  # the unreadable record is removed: a tombstone
+    assert written[-1] == (b"broken", None)
+    assert "removed unreadable silence record broken" in capsys.readouterr().out

@@ -350,3 +350,141 @@ def test_a_bad_bound_inside_a_nested_mapping_is_reported_at_its_own_line() -> No
     with pytest.raises(PolicyError) as err:
         load_policy_text(text, "p.yaml")
     assert err.value.problems == ["p.yaml:5: rule 'y': 'min' must be a number, got 'two'"]
+
+
+# --- inputs that used to escape validation (security review) ---------------------------------
+
+
+def test_a_5000_deep_yaml_is_a_file_line_error_not_a_traceback() -> None:
+    deep = "rules:\n  - name: a\n    when: m > 1\n    labels: " + "[" * 5000 + "]" * 5000 + "\n"
+    (msg,) = problems(deep)
+    assert msg.startswith("p.yaml:4: invalid YAML: nested deeper than 64 levels")
+    (flow,) = problems("a: " + "{b: " * 5000 + "1" + "}" * 5000)
+    assert flow.startswith("p.yaml:1: invalid YAML: nested deeper than")
+
+
+def test_aliases_that_expand_to_billions_of_nodes_are_refused_at_their_line() -> None:
+    lines = ['a0: &a0 ["' + "x" * 100 + '"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 20)]
+    (msg,) = problems("\n".join(lines))
+    assert msg.startswith("p.yaml:") and "aliases expand this to more than" in msg
+
+
+def test_a_5000_deep_yaml_and_a_bad_template_make_policy_validate_exit_2_without_traceback(tmp_path: Path) -> None:
+    from tests.cli import fleetpulse
+
+    (tmp_path / "deep.yaml").write_text("rules: " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "template.yaml").write_text("rules:\n  - name: a\n    when: m > 1\n    summary: '{value[0]}'\n")
+    done = fleetpulse("policy", "validate", str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"{tmp_path / 'deep.yaml'}:1: invalid YAML: nested deeper than 64 levels" in done.stderr
+    assert f"{tmp_path / 'template.yaml'}:4: rule 'a': bad template '{{value[0]}}'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("template", "why"),
+    [
+        ("{value[0]}", "'value' takes no index or attribute"),
+        ("{rule.__class__}", "'rule' takes no index or attribute"),
+        ("{labels[team][0]}", "name one label"),
+        ("{labels}", None),  # the whole label set: allowed, as before
+        ("{value:99999999999}", "widths and precisions are at most 200"),
+        ("{value:.1000f}", "widths and precisions are at most 200"),
+        ("{host:>{value}}", "a format spec cannot hold fields"),
+        ("{}", "unknown field {}"),
+    ],
+)
+def test_a_summary_template_names_known_fields_with_bounded_widths(template: str, why: str | None) -> None:
+    text = f"rules:\n  - name: a\n    when: m > 1\n    summary: '{template}'\n"
+    if why is None:
+        assert load_policy_text(text, "p.yaml").metric_rules[0].notify.summary == template
+        return
+    (msg,) = problems(text)
+    assert msg.startswith(f"p.yaml:4: rule 'a': bad template {template!r}") and why in msg, msg
+
+
+def test_a_bounded_template_width_still_loads() -> None:
+    text = "rules:\n  - name: a\n    when: m > 1\n    summary: '{rule:>20} {value:10.3f} {labels[team]:<8}'\n"
+    assert load_policy_text(text, "p.yaml").metric_rules[0].notify.summary.startswith("{rule:>20}")
+
+
+def test_a_duration_of_999_9_hours_is_a_file_line_error_not_infinity() -> None:
+    (msg,) = problems("rules:\n  - name: a\n    when: m > 1\n    for: " + "9" * 400 + "h\n")
+    assert msg.startswith("p.yaml:4: rule 'a': 'for': duration") and "longer than the maximum of 400d" in msg
+    (inline,) = problems("rules:\n  - name: a\n    when: m > 1 for " + "9" * 400 + "h\n")
+    assert inline.startswith("p.yaml:3: rule 'a':") and "maximum of 400d" in inline
+    (number,) = problems("rules:\n  - name: a\n    when: m > 1\n    for: " + "9" * 400 + "\n")
+    assert number.startswith("p.yaml:4: rule 'a': 'for':")
+
+
+def test_durations_are_finite_and_at_most_400_days() -> None:
+    from policies.model import MAX_DURATION_S
+
+    assert MAX_DURATION_S == 400 * 86400 and parse_duration("400d") == MAX_DURATION_S
+    assert parse_duration("2w") == 14 * 86400
+    for text in ("401d", "9601h", "1e999", 10**400, float("inf"), 34_560_001):
+        with pytest.raises(ValueError):
+            parse_duration(text)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("rule", "key"),
+    [
+        ("group: {metric: cpu_pct, agg: avg}\n    max: 80\n    stale: 0s", "stale"),
+        ("schedule: '0 2 * * *'\n    process: backup\n    within: 1h\n    max_runtime: 0", "max_runtime"),
+        ("when: m > 1\n    flap: {window: 0s, changes: 3}", "window"),
+    ],
+)
+def test_a_zero_duration_is_refused_where_it_means_nothing(rule: str, key: str) -> None:
+    (msg,) = problems(f"rules:\n  - name: a\n    {rule}\n")
+    assert f"'{key}' must be > 0" in msg and msg.startswith("p.yaml:")
+
+
+def test_a_zero_duration_loads_where_it_means_something() -> None:
+    loaded = load_policy_text("rules:\n  - name: a\n    when: m > 1\n    for: 0s\n    renotify: 0\n", "p.yaml")
+    assert loaded.metric_rules[0].for_s == 0 and loaded.metric_rules[0].notify.renotify_s == 0
+
+
+def test_the_redos_label_regex_runs_on_re2_and_completes() -> None:
+    """``(a+)+$`` took 403 ms per evaluation on a 24-character label with Python's re, doubling
+    per character; on RE2 a label of 100,000 characters is one linear pass."""
+    loaded = load_policy_text(
+        "rules:\n  - name: a\n    when: m > 1\n    scope: {labels: {role: {regex: '(a+)+$'}}}\n", "p.yaml"
+    )
+    selector = loaded.metric_rules[0].selector
+    for label in ("a" * 24 + "!", "a" * 100_000 + "!"):
+        assert not selector.matches("h1", "eu", {"role": label})
+    assert selector.matches("h1", "eu", {"role": "a" * 100_000})
+
+
+def test_a_backreference_regex_re2_cannot_run_is_refused_at_load_with_file_line() -> None:
+    text = "rules:\n  - name: a\n    when: m > 1\n    scope:\n      labels:\n        role: {regex: '(a)\\1'}\n"
+    (msg,) = problems(text)
+    assert msg.startswith("p.yaml:6: rule 'a': label 'role': bad regex") and "RE2" in msg, msg
+    (look,) = problems("inhibit:\n  - name: i\n    source: {a: {regex: '(?=x)'}}\n    target: {b: c}\n")
+    assert look.startswith("p.yaml:3: inhibit rule 'i': label 'a': bad regex"), look
+
+
+def test_label_values_must_be_scalars_not_structures() -> None:
+    (msg,) = problems("rules:\n  - name: a\n    when: m > 1\n    labels: {team: [a, b]}\n")
+    assert msg == "p.yaml:4: rule 'a': 'labels' must be a mapping of names to strings"
+    (scope,) = problems("rules:\n  - name: a\n    when: m > 1\n    scope: {labels: {team: {in: [[a]]}}}\n")
+    assert scope.startswith("p.yaml:4: rule 'a': label 'team': 'in' takes a list of values")
+
+
+def test_a_template_the_loader_refuses_never_reaches_a_worker() -> None:
+    """A published set with ``{value[0]}`` used to raise TypeError out of the worker's policy feed."""
+    from aiokafka.structs import ConsumerRecord
+
+    from policies.control import POLICY_KEY, PublishedPolicy
+    from policies.model import PolicySet
+    from streams.policy_holder import PolicyHolder
+    from streams.settings import WorkerStats
+
+    stats = WorkerStats()
+    holder = PolicyHolder(PolicySet(), stats)
+    files = {"p.yaml": "rules:\n  - name: a\n    when: m > 1\n    summary: '{value[0]}'\n"}
+    value = PublishedPolicy(files, "v1", 1.0).encode()
+    record = ConsumerRecord("t", 0, 0, 0, 0, POLICY_KEY, value, None, 0, len(value), [])
+    holder.on_policy(record)
+    assert stats.policies_refused == 1 and holder.evaluator.policy.version == ""

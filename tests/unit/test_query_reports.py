@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -48,3 +48,12 @@ def test_query_needs_sql_or_a_report_and_lists_the_reports() -> None:
     assert helped.returncode == 0
     for report in REPORTS:
         assert report.name in helped.stdout
+
+
+def test_a_since_of_99999999999_days_is_a_usage_error_not_an_overflow() -> None:
+    with pytest.raises(ValueError, match="maximum of 400d"):
+        parse_when("99999999999d", NOW)
+    assert parse_when("400d", NOW) == NOW - timedelta(days=400)
+    for args in (["--since", "99999999999d"], ["--until", "1e400d"], ["--step", "0"], ["--limit", "-1"]):
+        done = fleetpulse("query", "--report", "fleet-overview", *args)
+        assert done.returncode == 2 and "usage:" in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -104,3 +104,16 @@ def test_sink_options_come_from_flags_or_the_environment(monkeypatch: pytest.Mon
     monkeypatch.setenv("FLEETPULSE_SINK_RAW_TTL_DAYS", "a week")
     with pytest.raises(SystemExit, match="FLEETPULSE_SINK_RAW_TTL_DAYS must be int"):
         build_parser()
+
+
+def test_a_900_kb_malformed_record_is_dead_lettered_whole_with_a_reason_cut_to_200_characters() -> None:
+    import orjson
+
+    value = orjson.dumps({"v": 1, "type": "x" * 900_000})
+    buf = Buffer()
+    buf.add(TP0, [rec(TP0, 3, value)])
+    (seg,) = buf.take()
+    (dead,) = seg.dead
+    assert dead.value == value and len(dead.reason) <= 200 and dead.reason.startswith("unknown event type 'xxx")
+    stored = dict(zip(seg.rows.tables["dead_letters"].names, seg.rows.tables["dead_letters"].data, strict=True))
+    assert stored["reason"] == [dead.reason] and stored["size_bytes"] == [len(value)]
