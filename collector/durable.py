@@ -149,7 +149,10 @@ def lock_dir(directory: Path, owner: str) -> int:
     except OSError as exc:
         if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # a read-only state dir: lock, write nothing
+        try:  # a read-only state dir: lock it all the same, write nothing
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise exc from None  # no lock file to lock: the reason is still the read-only disk
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
