@@ -65,6 +65,7 @@ _CHUNK_BYTES = 64 * 1024
 # Enough leading bytes to tell two files apart after an inode number was reused.
 _FINGERPRINT_BYTES = 1024
 _STATE_VERSION = 1
+_MAX_WARNED = 10_000  # distinct paths warned about, at most
 # In a regex, these make a match depend on what surrounds a line or on flags we set, so the
 # "no match in a block of lines => no match in any of its lines" shortcut would not hold.
 _BLOCK_UNSAFE_TOKENS = ("$", "\\A", "\\z", "\\b", "\\B", "(?")
@@ -726,9 +727,16 @@ class LogTailer:
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         # A missing permission would otherwise log the same line every interval.
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args)
+        if key in self._warned:
+            return
+        if len(self._warned) >= _MAX_WARNED:
+            # Someone making new bad names all the time must not grow memory or flood the log.
+            if len(self._warned) == _MAX_WARNED:
+                self._warned.add("")
+                log.warning("event=log_warnings_suppressed after=%d", _MAX_WARNED)
+            return
+        self._warned.add(key)
+        log.warning(message, *args)
 
 
 # -- helpers ---------------------------------------------------------------------------------

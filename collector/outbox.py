@@ -57,7 +57,7 @@ class Outbox:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.directory = directory
-        self._spool_args = {"max_bytes": max_bytes, "segment_bytes": segment_bytes, "fsync": fsync}
+        self.max_bytes, self.segment_bytes, self.fsync = max_bytes, segment_bytes, fsync
         self.retry_s = retry_s
         self.clock = clock
         self.spool: DiskSpool | None = None
@@ -149,7 +149,7 @@ class Outbox:
 
     def _open_spool(self) -> None:
         try:
-            self.spool = DiskSpool(self.directory, **self._spool_args)  # type: ignore[arg-type]
+            self.spool = DiskSpool(self.directory, self.max_bytes, self.segment_bytes, self.fsync)
         except OSError as exc:
             self.health.failed(exc, dir=self.directory, action="heartbeats_direct_others_dropped")
             self._retry_at = self.clock() + self.retry_s

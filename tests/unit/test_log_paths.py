@@ -311,3 +311,20 @@ def test_property_components_below_splits_exactly_what_lies_below(below: list[st
     path = base_path.rstrip("/") + "/" + "/".join(below)
     rel = components_below(path, base_path)
     assert list(rel) == [p for p in below if p != "."]
+
+
+def test_refusal_warnings_are_bounded_however_many_bad_names_appear(
+    tmp_path: Path, shadow: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import collector.log_tail
+
+    monkeypatch.setattr(collector.log_tail, "_MAX_WARNED", 5)
+    app = tmp_path / "logs" / "app"
+    caplog.set_level(logging.WARNING, logger="collector.log_tail")
+    with tailer(tmp_path, [str(app / "*.log")]) as t:
+        for i in range(4):
+            for j in range(5):
+                (app / f"evil-{i}-{j}.log").symlink_to(shadow)
+            t.poll(1000.0 + i)
+    refusals = [r for r in caplog.records if "event=log_path_refused" in r.getMessage()]
+    assert len(refusals) == 5 and caplog.text.count("event=log_warnings_suppressed") == 1
