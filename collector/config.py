@@ -21,6 +21,7 @@ from typing import Any
 
 from collector.connection import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaConnection
 from collector.contract import DEFAULT_TOPIC_PREFIX
+from collector.log_paths import pseudo_path_reason, split_pattern
 from collector.log_tail import LogRule, LogSource
 from collector.problems import ProblemsError
 from collector.processes import GroupSelector
@@ -113,6 +114,7 @@ _KAFKA_KEYS = {
 _SPOOL_KEYS = {"max_bytes": int, "segment_bytes": int}
 _GROUP_KEYS = {"name", "process_name", "exe", "cmdline_regex", "user", "pidfile", "systemd_unit"}
 _RULE_KEYS = {"name", "pattern", "regex", "ignore_case", "severity"}
+_LOG_KEYS = ("allowed_roots", "follow_symlinks", "paths", "rules")
 _WITNESS_KEYS = {"timeout_s": float, "refresh_s": float, "interval_s": float}
 _WITNESS_LIMITS_S = {"timeout_s": (0.01, 60.0), "refresh_s": (1.0, 3600.0), "interval_s": (0.1, 3600.0)}
 _KAFKA_LIMITS_S = {"request_timeout_s": (0.1, 3600.0)}
@@ -348,12 +350,15 @@ class _Validator:
             if not isinstance(raw, dict):
                 self.problem(where, "must be a table")
                 continue
-            unknown = sorted(set(raw) - {"paths", "rules"})
+            unknown = sorted(set(raw) - set(_LOG_KEYS))
             if unknown:
-                self.problem(f"{where} {unknown[0]}", "unknown key (allowed: paths, rules)")
+                self.problem(f"{where} {unknown[0]}", f"unknown key (allowed: {', '.join(_LOG_KEYS)})")
             paths = raw.get("paths")
             if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
                 self.problem(f"{where} paths", "must be a non-empty list of file paths or globs")
+                continue
+            links = self.log_links(where, raw)
+            if not self.log_paths_ok(where, paths) or links is None:
                 continue
             rules: list[LogRule] = []
             raw_rules = raw.get("rules", [])
@@ -370,10 +375,43 @@ class _Validator:
             if len(rules) < len(raw_rules):
                 continue  # each bad rule was reported above
             try:
-                sources.append(LogSource(paths=list(paths), rules=rules))
+                follow, roots = links
+                sources.append(LogSource(list(paths), rules, follow_symlinks=follow, allowed_roots=roots))
             except (TypeError, ValueError) as exc:
                 self.problem(where, str(exc))
         return sources
+
+    def log_paths_ok(self, where: str, paths: list[str]) -> bool:
+        problems = len(self.problems)
+        for j, path in enumerate(paths):
+            reason = pseudo_path_reason(path)
+            if reason is not None:
+                self.problem(f"{where} paths #{j + 1}", f"refused: {reason}")
+            elif ".." in split_pattern(path)[1]:
+                message = f"'..' after a wildcard would leave the source directory: {path}"
+                self.problem(f"{where} paths #{j + 1}", message)
+        return len(self.problems) == problems
+
+    def log_links(self, where: str, raw: dict[str, Any]) -> tuple[bool, tuple[str, ...]] | None:
+        """``(follow_symlinks, allowed_roots)`` of one source, or None after reporting a problem."""
+        follow = raw.get("follow_symlinks", False)
+        if not isinstance(follow, bool):
+            self.problem(f"{where} follow_symlinks", f"expected true or false, got {type(follow).__name__} {follow!r}")
+            return None
+        roots = raw.get("allowed_roots", [])
+        if not isinstance(roots, list) or not all(isinstance(r, str) and os.path.isabs(r) for r in roots):
+            self.problem(f"{where} allowed_roots", 'must be a list of absolute directories, e.g. ["/srv/app/logs"]')
+            return None
+        if roots and not follow:
+            self.problem(f"{where} allowed_roots", "has no effect unless follow_symlinks = true")
+            return None
+        for j, root in enumerate(roots):
+            reason = pseudo_path_reason(os.path.join(root, "x"))
+            if reason is not None or os.path.normpath(root) == "/":
+                why = "the whole file system" if reason is None else f"{root} is a kernel pseudo file system"
+                self.problem(f"{where} allowed_roots #{j + 1}", f"refused: {why}; name the directory the logs live in")
+                return None
+        return follow, tuple(roots)
 
     def witness(self, agent: dict[str, Any]) -> WitnessSettings:
         table = self.raw.get("witness", {})

@@ -173,6 +173,9 @@ class Heartbeat:
 
     It also reports what the agent costs (``agent_cpu_s`` since start, ``agent_rss_bytes``)
     and its delivery counters, so the fleet's monitoring can watch the monitor.
+    ``events_dropped`` is every event the agent lost since it started; ``dropped`` splits it
+    by why (:data:`DROP_REASONS`; only reasons that happened are present). Heartbeats made
+    before ``dropped`` existed decode with it empty.
     """
 
     host_id: str
@@ -188,8 +191,19 @@ class Heartbeat:
     events_sent: int = 0
     events_spooled: int = 0
     events_dropped: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
 
     TYPE = "heartbeat"
+
+
+# Why an agent lost events (the keys of ``Heartbeat.dropped``).
+DROP_REASONS = {
+    "spool_full": "the oldest spooled events, dropped to stay under [spool] max_bytes",
+    "spool_rejected": "an event larger than [spool] max_bytes",
+    "spool_corrupt": "spooled events found damaged on disk",
+    "disk_error": "events that could not be written to the spool (ENOSPC, EROFS, EIO...)"
+    " or, while it was unwritable, held in memory for the broker",
+}
 
 
 @dataclass(frozen=True)
@@ -534,6 +548,7 @@ def _heartbeat(body: dict[str, Any]) -> Heartbeat:
         events_sent=_opt_int(body, "events_sent"),
         events_spooled=_opt_int(body, "events_spooled"),
         events_dropped=_opt_int(body, "events_dropped"),
+        dropped={} if body.get("dropped") is None else _counts(_obj(body, "dropped"), "dropped count", UINT64_MAX),
     )
 
 
@@ -578,11 +593,11 @@ def _group_stats(name: str, raw: Any) -> GroupStats:
     )
 
 
-def _counts(raw: dict[str, Any], what: str) -> dict[str, int]:
+def _counts(raw: dict[str, Any], what: str, hi: int = UINT32_MAX) -> dict[str, int]:
     out: dict[str, int] = {}
     for key, value in raw.items():
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT32_MAX:
-            raise DecodeError(f"{what} {key!r} must be a non-negative integer up to {UINT32_MAX}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= hi:
+            raise DecodeError(f"{what} {key!r} must be a non-negative integer up to {hi}")
         out[key] = value
     return out
 

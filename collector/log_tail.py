@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fnmatch
-import glob
 import json
 import logging
 import os
@@ -47,7 +46,18 @@ from typing import Any, NamedTuple
 import re2
 
 from collector.contract import LogCounts, LogMatch
-from collector.durable import atomic_write
+from collector.durable import WriteHealth, atomic_write
+from collector.log_paths import (
+    Budget,
+    LinkPolicy,
+    NotRegular,
+    WalkLimits,
+    components_below,
+    expand,
+    open_beneath,
+    pseudo_devices,
+    source_directory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,7 @@ _CHUNK_BYTES = 64 * 1024
 # Enough leading bytes to tell two files apart after an inode number was reused.
 _FINGERPRINT_BYTES = 1024
 _STATE_VERSION = 1
+_MAX_WARNED = 10_000  # distinct paths warned about, at most
 # In a regex, these make a match depend on what surrounds a line or on flags we set, so the
 # "no match in a block of lines => no match in any of its lines" shortcut would not hold.
 _BLOCK_UNSAFE_TOKENS = ("$", "\\A", "\\z", "\\b", "\\B", "(?")
@@ -93,14 +104,24 @@ class LogRule:
 
 @dataclass(frozen=True)
 class LogSource:
-    """Files (plain paths or globs, re-expanded on every poll) and the rules applied to them."""
+    """Files (plain paths or globs, re-expanded on every poll) and the rules applied to them.
+
+    Symlinks below a path's source directory are refused unless ``follow_symlinks``, and
+    then followed only to targets under that directory or an ``allowed_roots`` entry (see
+    :mod:`collector.log_paths`).
+    """
 
     paths: list[str]
     rules: list[LogRule]
+    follow_symlinks: bool = False
+    allowed_roots: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.paths:
             raise ValueError("log source needs at least one path")
+        relative = [root for root in self.allowed_roots if not os.path.isabs(root)]
+        if relative:
+            raise ValueError(f"log source {self.paths!r}: allowed_roots must be absolute paths, got {relative[0]!r}")
         if not self.rules:
             raise ValueError(f"log source {self.paths!r} needs at least one rule")
         names = [rule.name for rule in self.rules]
@@ -261,8 +282,10 @@ class _Poll:
 
 
 class _Found(NamedTuple):
-    path: str
+    path: str  # the name it goes by (in hits and the checkpoint)
     sources: tuple[int, ...]
+    root: str  # opened from this directory down ``rel``, following no link on the way
+    rel: tuple[str, ...]
 
 
 class LogTailer:
@@ -275,7 +298,12 @@ class LogTailer:
     rotation, are always read from the beginning: everything in them is new.
 
     Each poll reads at most ``max_read_bytes_per_poll`` from each file, so a large backlog
-    is worked off over several polls instead of stalling one.
+    is worked off over several polls instead of stalling one. Globs are expanded within
+    ``walk_limits`` (entries, depth, time) and under each source's link policy; a refused
+    path is reported once (``event=log_path_refused``), not on every poll.
+
+    A poll is synchronous; the agent runs it in a thread of its own so that a slow file system
+    never delays a heartbeat.
     """
 
     def __init__(
@@ -289,6 +317,7 @@ class LogTailer:
         rotate_wait_s: float = 5.0,
         max_read_bytes_per_poll: int = 64 * 1024 * 1024,
         read_chunk_bytes: int = _CHUNK_BYTES,
+        walk_limits: WalkLimits | None = None,
     ) -> None:
         if max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be >= 1, got {max_line_bytes}")
@@ -311,12 +340,15 @@ class LogTailer:
         self._rotate_wait_s = rotate_wait_s
         self._max_read_bytes = max_read_bytes_per_poll
         self._chunk_bytes = read_chunk_bytes
+        self._walk_limits = walk_limits or WalkLimits()
+        self._pseudo_devs = pseudo_devices()
         self._rule_names: list[str] = list(dict.fromkeys(r.name for s in self._sources for r in s.rules))
         self._matchers: dict[tuple[int, ...], _Matcher] = {}
         # Insertion order is open order: older files are read first within a poll.
         self._tails: dict[FileId, _Tail] = {}
         self._first_poll = True
         self._warned: set[str] = set()
+        self._checkpoint_health = WriteHealth("log_checkpoint", log)
         self._last_state: bytes | None = None
         self._fresh_start, self._restored = self._load_state()
 
@@ -327,13 +359,14 @@ class LogTailer:
         acc = _Poll(
             counts=dict.fromkeys(self._rule_names, 0), excerpts_left=dict.fromkeys(self._rule_names, self._excerpt_cap)
         )
-        found = self._discover()
+        found, unsure = self._discover()
         for file_id, tail in self._tails.items():
             where = found.get(file_id)
             if where is not None:
                 # Still (or again) under a configured path, possibly a new name that a glob covers.
                 tail.path, tail.matcher, tail.rotated_at = where.path, self._matcher(where.sources), None
-            elif tail.rotated_at is None:
+            elif tail.rotated_at is None and not any(fnmatch.fnmatchcase(tail.path, p) for p in unsure):
+                # (A pattern whose expansion was cut short may still cover it: not rotated then.)
                 tail.rotated_at = now
                 log.info("event=log_rotated path=%s offset=%d", tail.path, tail.committed)
         if self._first_poll:
@@ -387,42 +420,61 @@ class LogTailer:
             matcher = self._matchers[sources] = _Matcher(ordered)
         return matcher
 
-    def _discover(self) -> dict[FileId, _Found]:
+    def _discover(self) -> tuple[dict[FileId, _Found], list[str]]:
+        """The files every source names now, and the patterns whose expansion was cut short."""
+        budget = Budget(self._walk_limits)
         by_path: dict[str, list[int]] = {}
+        where: dict[str, tuple[str, tuple[str, ...], FileId]] = {}
+        unsure: list[str] = []
         for i, source in enumerate(self._sources):
+            policy = LinkPolicy(source.follow_symlinks, source.allowed_roots)
             for pattern in source.paths:
-                paths = sorted(glob.glob(pattern, recursive=True)) if any(c in pattern for c in "*?[") else [pattern]
-                for path in paths:
-                    owners = by_path.setdefault(path, [])
+                expansion = expand(pattern, policy, budget, self._pseudo_devs)
+                for refused in expansion.refused:
+                    self._warn_once(
+                        f"refused:{refused.path}",
+                        "event=log_path_refused path=%s reason=%r",
+                        refused.path,
+                        refused.reason,
+                    )
+                if expansion.cut is not None:
+                    unsure.append(pattern)
+                    self._warn_once(
+                        f"cut:{pattern}",
+                        "event=log_glob_cut_short pattern=%s reason=%r action=using_files_found_so_far",
+                        pattern,
+                        expansion.cut,
+                    )
+                for candidate in expansion.found:
+                    owners = by_path.setdefault(candidate.path, [])
                     if i not in owners:
                         owners.append(i)
+                    where.setdefault(candidate.path, (candidate.root, candidate.rel, candidate.file_id))
         found: dict[FileId, _Found] = {}
         for path, owners in by_path.items():
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                continue  # between rename and create, or not there yet: normal
-            except OSError as exc:
-                self._warn_once(path, "event=log_stat_failed path=%s error=%s", path, exc.strerror)
-                continue
-            if stat.S_ISREG(st.st_mode):
-                # Two paths to one file (a symlink): read it once, under the first path.
-                found.setdefault((st.st_dev, st.st_ino), _Found(path, tuple(owners)))
-        return found
+            root, rel, file_id = where[path]
+            # Two paths to one file (a followed link): read it once, under the first path.
+            found.setdefault(file_id, _Found(path, tuple(owners), root, rel))
+        return found, unsure
 
     def _open(self, file_id: FileId, where: _Found) -> _Tail | None:
         try:
-            # O_NONBLOCK: if a FIFO replaced the file since stat, opening it must not hang the agent.
-            fd = os.open(where.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            # No link followed below the root, a regular file only (a FIFO cannot block: O_NONBLOCK).
+            fd, st = open_beneath(where.root, where.rel)
+        except NotRegular as exc:
+            self._warn_once(f"refused:{where.path}", "event=log_path_refused path=%s reason=%r", where.path, str(exc))
+            return None
         except OSError as exc:
-            if exc.errno != errno.ENOENT:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                reason = "a symlink appeared on the way since the path was checked"
+                self._warn_once(f"refused:{where.path}", "event=log_path_refused path=%s reason=%r", where.path, reason)
+            elif exc.errno != errno.ENOENT:
                 self._warn_once(where.path, "event=log_open_failed path=%s error=%s", where.path, exc.strerror)
             return None
         try:
-            st = os.fstat(fd)
             real_id = (st.st_dev, st.st_ino)
-            if not stat.S_ISREG(st.st_mode) or real_id in self._tails:
-                _close_fd(fd)  # replaced between stat and open; the next poll sees the new state
+            if st.st_dev in self._pseudo_devs or real_id in self._tails:
+                _close_fd(fd)  # replaced between the walk and the open; the next poll sees the new state
                 return None
             if real_id != file_id:
                 log.debug("event=log_file_replaced_before_open path=%s", where.path)
@@ -468,14 +520,25 @@ class LogTailer:
                 i for i, s in enumerate(self._sources) if any(fnmatch.fnmatchcase(path, p) for p in s.paths)
             )
             renamed = _find_in_dir(os.path.dirname(path) or ".", file_id) if sources else None
-            if renamed is None:
+            beneath = self._beneath(renamed, sources) if renamed is not None else None
+            if renamed is None or beneath is None:
                 self._restored.pop(file_id)
                 continue
             # Opened under its old path's name so its hits keep the log's logical name.
-            tail = self._open(file_id, _Found(renamed, sources))
+            tail = self._open(file_id, _Found(renamed, sources, *beneath))
             if tail is not None:
                 tail.path, tail.rotated_at = path, now
                 log.info("event=log_rotated_while_down path=%s renamed=%s offset=%d", path, renamed, tail.committed)
+
+    def _beneath(self, path: str, sources: tuple[int, ...]) -> tuple[str, tuple[str, ...]] | None:
+        """``(root, rel)`` to open ``path`` from a source directory of ``sources`` that holds it."""
+        for i in sources:
+            for pattern in self._sources[i].paths:
+                base = source_directory(pattern)
+                rel = components_below(path, base)
+                if rel:
+                    return base, rel
+        return None
 
     def _close_rotated(self, tail: _Tail, acc: _Poll) -> None:
         if tail.pending_bytes and not tail.skipping:
@@ -646,14 +709,13 @@ class LogTailer:
         data = json.dumps({"version": _STATE_VERSION, "files": files}, indent=1).encode()
         if data == self._last_state:
             return  # an fsync per idle poll buys nothing
-        key = f"checkpoint:{self._state_path}"
         try:
             atomic_write(self._state_path, data)
         except OSError as exc:
             # Keep tailing; the next poll retries. A restart before then re-reads, never skips.
-            self._warn_once(key, "event=log_checkpoint_failed path=%s error=%s", self._state_path, exc.strerror)
+            self._checkpoint_health.failed(exc, path=self._state_path)
             return
-        self._warned.discard(key)  # warn again if it fails again after recovering
+        self._checkpoint_health.ok()
         self._last_state = data
 
     def _refresh_fingerprint(self, tail: _Tail) -> None:
@@ -665,9 +727,16 @@ class LogTailer:
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         # A missing permission would otherwise log the same line every interval.
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args)
+        if key in self._warned:
+            return
+        if len(self._warned) >= _MAX_WARNED:
+            # Someone making new bad names all the time must not grow memory or flood the log.
+            if len(self._warned) == _MAX_WARNED:
+                self._warned.add("")
+                log.warning("event=log_warnings_suppressed after=%d", _MAX_WARNED)
+            return
+        self._warned.add(key)
+        log.warning(message, *args)
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -41,6 +41,13 @@ whole segment(s), so the newest data is kept and at least ``max_bytes - segment_
 usable. Counters (``evicted_*``, ``rejected_*``, ``corrupt_*``, summed in ``dropped_*``) cover
 this process's lifetime only.
 
+Disk faults (ENOSPC, EROFS, EIO...) never leave it inconsistent: a failed append raises
+:class:`SpoolWriteError` saying how many records of the batch were kept, and the partial frame
+is cut off; a cursor that cannot be written does not fail an ack (the records are acked in
+memory, ``cursor_error`` says why the file is behind; a restart then re-sends, never loses).
+
+The directory is mode 0700 and every file in it 0600, whatever the umask.
+
 One ``DiskSpool`` per directory at a time; it is synchronous and not thread-safe.
 """
 
@@ -61,7 +68,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
-from collector.durable import atomic_write, fsync_dir
+from collector.durable import atomic_write, create_private, fsync_dir, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +90,14 @@ _SEGMENT_RE = re.compile(r"^(\d{12})\.seg$")
 
 # What ``_check`` found at an offset.
 _OK, _BAD_PAYLOAD, _BAD_HEADER = 0, 1, 2
+
+
+class SpoolWriteError(OSError):
+    """An append failed on the disk; the first ``kept`` records of the batch were spooled."""
+
+    def __init__(self, cause: OSError, kept: int) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.kept = kept
 
 
 class SpoolPosition(NamedTuple):
@@ -143,12 +158,14 @@ class DiskSpool:
         self.rejected_bytes = 0
         self.corrupt_records = 0
         self.corrupt_bytes = 0
+        self.cursor_error: OSError | None = None  # why the cursor file is behind the acks, if it is
         self._segments: list[_Segment] = []
         self._head_idx = 0  # records of the oldest segment that are acked
         self._next_seq = 0
         self._writer: BufferedWriter | None = None
         self._pending: list[bytes] = []  # frames of the current append, not yet written
         self._pending_len = 0
+        self._flushed = 0  # frames of the current append already in the file
         self._open()
 
     # -- public ------------------------------------------------------------------------------
@@ -157,12 +174,13 @@ class DiskSpool:
         """Add one record at the end; raises ValueError (and counts it) if it exceeds ``max_bytes``."""
         self.append_many([(topic, key, value)])
 
-    def append_many(self, records: Iterable[tuple[str, bytes, bytes]]) -> None:
-        """Add records in order with a single fsync.
+    def append_many(self, records: Iterable[tuple[str, bytes, bytes]]) -> int:
+        """Add records in order with a single fsync; returns how many (all of them).
 
         All or nothing on validation: if one record is too large, none is written (the large
-        ones are counted as rejected) and ValueError is raised. On an OSError from the disk, a
-        prefix of the batch may have been spooled.
+        ones are counted as rejected) and ValueError is raised. On an OSError from the disk,
+        :class:`SpoolWriteError` says how many records, from the first, were spooled anyway
+        (an fsync that fails after the write keeps them all: they are read back and sent).
         """
         frames = [_frame(topic, key, value) for topic, key, value in records]
         too_large = [len(frame) for frame in frames if len(frame) > self.max_bytes]
@@ -177,7 +195,8 @@ class DiskSpool:
             )
             raise ValueError(f"{len(too_large)} record(s) larger than max_bytes={self.max_bytes}: {max(too_large)}")
         if not frames:
-            return
+            return 0
+        self._flushed = 0
         try:
             for frame in frames:
                 self._make_room(len(frame))
@@ -185,13 +204,21 @@ class DiskSpool:
                 self._pending.append(frame)
                 self._pending_len += len(frame)
             self._flush_pending()
+            if self.fsync and self._writer is not None:
+                os.fsync(self._writer.fileno())
+        except OSError as exc:
+            self.appended_records += self._flushed
+            raise SpoolWriteError(exc, self._flushed) from exc
         finally:
             # After a failure, frames still held here must not slip into the next append.
             self._pending.clear()
             self._pending_len = 0
-        if self.fsync and self._writer is not None:
-            os.fsync(self._writer.fileno())
         self.appended_records += len(frames)
+        return len(frames)
+
+    def fits(self, topic: str, key: bytes, value: bytes) -> bool:
+        """Whether one record is small enough for ``max_bytes`` (else append refuses it)."""
+        return len(_frame(topic, key, value)) <= self.max_bytes
 
     def peek(self, max_records: int = 100) -> list[SpooledRecord]:
         """Up to ``max_records`` oldest unacked records, oldest first; nothing is removed."""
@@ -244,7 +271,13 @@ class DiskSpool:
         number, idx = target
         seg = self._segments[number]
         # The cursor goes first: a crash before the deletions below leaves files the next open deletes.
-        self._save_cursor(SpoolPosition(seg.seq, _record_end(seg, idx)))
+        # If it cannot be written (a full disk), the ack still holds in memory and the deletions
+        # go ahead: they free the space, and a restart with the old cursor only re-sends.
+        try:
+            self._save_cursor(SpoolPosition(seg.seq, _record_end(seg, idx)))
+            self.cursor_error = None
+        except OSError as exc:
+            self.cursor_error = exc
         for old in self._segments[:number]:
             _unlink(old.path)
         del self._segments[:number]
@@ -299,8 +332,9 @@ class DiskSpool:
     # -- opening ------------------------------------------------------------------------------
 
     def _open(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory, owned=_spool_file)
         _unlink(self.directory / _CURSOR_TMP_NAME)  # an interrupted cursor write; the old cursor stands
+        _tighten(self.directory / _CURSOR_NAME)
         cursor = self._load_cursor()
         seqs = sorted(int(m.group(1)) for name in os.listdir(self.directory) if (m := _SEGMENT_RE.match(name)))
         for seq in seqs:
@@ -308,6 +342,7 @@ class DiskSpool:
             if cursor is not None and seq < cursor.segment:
                 _unlink(path)  # fully acked; a crash came between the cursor write and the deletion
                 continue
+            _tighten(path)  # written 0644 by an older version
             self._segments.append(self._load_segment(seq, path, seq == seqs[-1], cursor))
         if cursor is not None and self._segments and self._segments[0].seq == cursor.segment:
             head = self._segments[0]
@@ -431,7 +466,7 @@ class DiskSpool:
         seq = self._next_seq
         self._next_seq += 1
         path = self.directory / f"{seq:012d}.seg"
-        path.touch()
+        os.close(create_private(path, os.O_WRONLY))
         if self.fsync:
             fsync_dir(self.directory)  # the new name must survive a power loss with its records
         self._segments.append(_Segment(seq, path))
@@ -442,7 +477,7 @@ class DiskSpool:
             return
         tail = self._segments[-1]
         if self._writer is None:
-            self._writer = open(tail.path, "ab")  # noqa: SIM115  # kept open across appends
+            self._writer = open(create_private(tail.path, os.O_WRONLY | os.O_APPEND), "ab")  # noqa: SIM115  # kept open
         try:
             self._writer.write(b"".join(self._pending))
             self._writer.flush()
@@ -456,6 +491,7 @@ class DiskSpool:
             tail.offsets.append(at)
             at += len(frame)
         tail.size = at
+        self._flushed += len(self._pending)
         self._pending.clear()
         self._pending_len = 0
 
@@ -597,8 +633,19 @@ def _read(path: Path, start: int, end: int) -> bytes:
 
 
 def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    # Only acked or dropped data is deleted: if a read-only disk keeps it, the worst is a re-send.
+    with contextlib.suppress(OSError):
         path.unlink()
+
+
+def _tighten(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if os.lstat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+
+
+def _spool_file(name: str) -> bool:
+    return name in (_CURSOR_NAME, _CURSOR_TMP_NAME) or _SEGMENT_RE.match(name) is not None
 
 
 def _fsync_file(path: Path) -> None:

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from collector.contract import Alert, Topics, decode_as
+from collector.contract import Alert, Heartbeat, MetricBatch, Topics, decode, decode_as
 from fleetpulse.alerts import read_alerts
 from fleetpulse.cli import worker_args
 from fleetpulse.sim.runner import run_simulation
@@ -21,6 +21,7 @@ from fleetpulse.sim.scenario import Scenario
 from fleetpulse.sim.score import Report, score
 from fleetpulse.sim.truth import Truth, load_truth
 from sinks.writer import Sink
+from tests.integration.conftest import PARTITIONS
 
 WAIT_S = 120.0
 
@@ -59,6 +60,40 @@ class Proc:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def read_host(bootstrap: str, topics: Topics, host: str) -> tuple[list[Heartbeat], list[MetricBatch]]:
+    """Every heartbeat and metric batch of ``host`` on the topics so far, in partition order."""
+
+    async def run() -> tuple[list[Heartbeat], list[MetricBatch]]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+        )
+        await consumer.start()
+        beats: list[Heartbeat] = []
+        batches: list[MetricBatch] = []
+        try:
+            tps = [TopicPartition(t, p) for t in (topics.heartbeats, topics.metrics) for p in range(PARTITIONS)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+
+            async def behind() -> bool:
+                return any([await consumer.position(tp) < end for tp, end in ends.items()])
+
+            while await behind():
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for r in records:
+                        event = decode(r.value)
+                        if isinstance(event, Heartbeat) and event.host_id == host:
+                            beats.append(event)
+                        elif isinstance(event, MetricBatch) and event.host_id == host:
+                            batches.append(event)
+        finally:
+            await consumer.stop()
+        return beats, batches
+
+    return asyncio.run(run())
 
 
 def worker(

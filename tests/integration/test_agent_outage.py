@@ -10,52 +10,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from collector.contract import Heartbeat, MetricBatch, Topics, decode
+from collector.contract import Topics
 from collector.kafka_io import ensure_all_topics
 from fleetpulse.kafka_local import LocalKafka, default_home
 from fleetpulse.ports import free_port_pair
 from tests.integration.conftest import PARTITIONS
-from tests.integration.helpers import WAIT_S, Proc
+from tests.integration.helpers import WAIT_S, Proc, read_host
 
 pytestmark = pytest.mark.integration
 
 OUTAGE_S = 32.0
-
-
-def _read_host(bootstrap: str, topics: Topics, host: str) -> tuple[list[Heartbeat], list[MetricBatch]]:
-    """Every heartbeat and metric batch of ``host`` on the topics, in partition order."""
-
-    async def run() -> tuple[list[Heartbeat], list[MetricBatch]]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
-        )
-        await consumer.start()
-        beats: list[Heartbeat] = []
-        batches: list[MetricBatch] = []
-        try:
-            tps = [TopicPartition(t, p) for t in (topics.heartbeats, topics.metrics) for p in range(PARTITIONS)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-
-            async def behind() -> bool:
-                return any([await consumer.position(tp) < end for tp, end in ends.items()])
-
-            while await behind():
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for r in records:
-                        event = decode(r.value)
-                        if isinstance(event, Heartbeat) and event.host_id == host:
-                            beats.append(event)
-                        elif isinstance(event, MetricBatch) and event.host_id == host:
-                            batches.append(event)
-        finally:
-            await consumer.stop()
-        return beats, batches
-
-    return asyncio.run(run())
 
 
 def test_a_broker_outage_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
@@ -84,7 +49,7 @@ def test_a_broker_outage_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
             tmp_path,
         ).start()
         deadline = time.monotonic() + WAIT_S
-        while len(_read_host(kafka.bootstrap, topics, host)[0]) < 3:
+        while len(read_host(kafka.bootstrap, topics, host)[0]) < 3:
             assert agent.alive() and time.monotonic() < deadline, agent.log()
             time.sleep(0.5)
 
@@ -97,7 +62,7 @@ def test_a_broker_outage_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
 
         deadline = time.monotonic() + WAIT_S
         while True:
-            beats, batches = _read_host(kafka.bootstrap, topics, host)
+            beats, batches = read_host(kafka.bootstrap, topics, host)
             if beats and beats[-1].sent_at > up_at + 3:
                 break
             assert agent.alive() and time.monotonic() < deadline, agent.log()[-3000:]

@@ -76,6 +76,14 @@ def test_check_config_accepts_the_sample_and_names_file_and_key_on_errors(tmp_pa
     assert f"{bad}: [kafka] security_protocol: must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL" in done.stderr
 
 
+def test_check_config_refuses_a_proc_log_path_with_the_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "agent.toml"
+    bad.write_text('[[logs]]\npaths = ["/proc/kmsg"]\n[[logs.rules]]\nname = "oom"\npattern = "Out of memory"\n')
+    done = fleetpulse("agent", "--config", str(bad), "--check-config")
+    assert done.returncode == 2
+    assert f"{bad}: [[logs]] #1 paths #1: refused: /proc/kmsg is under /proc, a kernel pseudo" in done.stderr
+
+
 def test_bad_label_is_a_clear_error() -> None:
     done = fleetpulse("agent", "--once", "--stdout", "--label", "novalue")
     assert done.returncode != 0

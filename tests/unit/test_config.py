@@ -200,3 +200,51 @@ def test_process_groups_that_are_not_an_array_of_tables_are_a_config_error(tmp_p
     """Found by the bad-input suite: ``groups = 0`` raised TypeError out of the loader."""
     path = write(tmp_path, "[processes]\ngroups = 0\n")
     assert problems(path) == [f"{path}: [[processes.groups]]: must be an array of tables ([[processes.groups]])"]
+
+
+def test_proc_and_sys_log_paths_are_refused_with_a_reason_naming_file_and_key(tmp_path: Path) -> None:
+    rule = '[[logs.rules]]\nname = "any"\npattern = "x"\n'
+    found = problems(
+        write(
+            tmp_path,
+            f'[[logs]]\npaths = ["/var/log/ok.log", "/proc/self/status"]\n{rule}'
+            f'[[logs]]\npaths = ["/sys/kernel/**/*"]\n{rule}',
+        )
+    )
+    p = tmp_path / "agent.toml"
+    assert len(found) == 2
+    assert found[0].startswith(f"{p}: [[logs]] #1 paths #2: refused: /proc/self/status is under /proc")
+    assert "counted again on every poll" in found[0]
+    assert found[1].startswith(f"{p}: [[logs]] #2 paths #1: refused: /sys/kernel/**/* is under /sys")
+
+
+def test_link_settings_of_a_log_source_are_built_and_checked(tmp_path: Path) -> None:
+    rule = '[[logs.rules]]\nname = "any"\npattern = "x"\n'
+    config = load_agent_config(
+        write(
+            tmp_path,
+            f'[[logs]]\npaths = ["/srv/app/*.log"]\nfollow_symlinks = true\nallowed_roots = ["/srv/releases"]\n{rule}',
+        ),
+        env={},
+    )
+    assert config.logs[0].follow_symlinks and config.logs[0].allowed_roots == ("/srv/releases",)
+    assert (
+        not load_agent_config(write(tmp_path, f'[[logs]]\npaths = ["/a.log"]\n{rule}'), env={}).logs[0].follow_symlinks
+    )
+    cases = {
+        'follow_symlinks = "yes"': "[[logs]] #1 follow_symlinks: expected true or false, got str 'yes'",
+        'allowed_roots = ["/srv"]': "[[logs]] #1 allowed_roots: has no effect unless follow_symlinks = true",
+        'follow_symlinks = true\nallowed_roots = ["rel"]': "[[logs]] #1 allowed_roots: must be a list of absolute",
+        'follow_symlinks = true\nallowed_roots = ["/proc"]': "[[logs]] #1 allowed_roots #1: refused: /proc is a kernel",
+        'follow_symlinks = true\nallowed_roots = ["/"]': "[[logs]] #1 allowed_roots #1: refused: the whole file system",
+    }
+    for text, message in cases.items():
+        found = problems(write(tmp_path, f'[[logs]]\npaths = ["/srv/app/*.log"]\n{text}\n{rule}'))
+        assert len(found) == 1 and found[0].startswith(f"{tmp_path / 'agent.toml'}: {message}"), (text, found)
+
+
+def test_a_mistyped_secret_is_named_but_never_shown(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, "[kafka]\nsasl_password = 271828182845\nsasl_username = 123\n"))
+    assert f"{tmp_path / 'agent.toml'}: [kafka] sasl_password: expected str, got int ***" in found
+    assert not any("271828182845" in line for line in found)
+    assert any("sasl_username: expected str, got int 123" in line for line in found)  # not a secret

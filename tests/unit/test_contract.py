@@ -66,7 +66,22 @@ SUMMARY = ProcessSummary(
 PROC_EVENT = ProcessEvent("web-1", "eu-west", 1_700_000_000.0, "batch", "exit", 99, "backup.sh", 1_699_999_990.0)
 LOG_MATCH = LogMatch("web-1", "eu-west", 1_700_000_000.0, "/var/log/app.log", 4096, "oom", "critical", "Out of memory")
 LOG_COUNTS = LogCounts("web-1", "eu-west", 1_700_000_000.0, 10.0, {"oom": 1, "timeout": 0})
-FULL_BEAT = Heartbeat("web-1", "eu-west", "boot-1", 8, 1.0, 10.0, "0.1.0", {}, 1.25, 30_000_000, 100, 5, 1)
+FULL_BEAT = Heartbeat(
+    "web-1",
+    "eu-west",
+    "boot-1",
+    8,
+    1.0,
+    10.0,
+    "0.1.0",
+    {},
+    1.25,
+    30_000_000,
+    100,
+    5,
+    3,
+    {"disk_error": 2, "spool_full": 1},
+)
 
 
 @pytest.mark.parametrize("event", [BATCH, BEAT, ALERT, SUMMARY, PROC_EVENT, LOG_MATCH, LOG_COUNTS, FULL_BEAT])
@@ -162,12 +177,20 @@ def test_heartbeat_sequence_must_be_an_integer() -> None:
 
 def test_heartbeats_without_agent_cost_fields_still_decode() -> None:
     body = orjson.loads(encode(FULL_BEAT))
-    for key in ("agent_cpu_s", "agent_rss_bytes", "events_sent", "events_spooled", "events_dropped"):
+    for key in ("agent_cpu_s", "agent_rss_bytes", "events_sent", "events_spooled", "events_dropped", "dropped"):
         del body[key]
     expected = dataclasses.replace(
-        FULL_BEAT, agent_cpu_s=0.0, agent_rss_bytes=0, events_sent=0, events_spooled=0, events_dropped=0
+        FULL_BEAT, agent_cpu_s=0.0, agent_rss_bytes=0, events_sent=0, events_spooled=0, events_dropped=0, dropped={}
     )
     assert decode(orjson.dumps(body)) == expected
+
+
+def test_heartbeat_dropped_counters_must_be_counts_by_reason() -> None:
+    body = orjson.loads(encode(FULL_BEAT))
+    for bad, reason in (([1], "'dropped' must be an object"), ({"disk_error": -1}, "dropped count 'disk_error'")):
+        body["dropped"] = bad
+        with pytest.raises(DecodeError, match=reason):
+            decode(orjson.dumps(body))
 
 
 @pytest.mark.parametrize(

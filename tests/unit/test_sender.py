@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka.errors import LeaderNotAvailableError, OutOfOrderSequenceNumber
 
 from collector.agent import Sender
-from collector.spool import DiskSpool
+from collector.outbox import Outbox
 
 
 class _Producer:
@@ -37,9 +37,9 @@ class _Producer:
 
 
 def test_a_refused_batch_is_sent_again_in_order_by_a_new_producer(tmp_path: Path) -> None:
-    spool = DiskSpool(tmp_path / "spool")
+    spool = Outbox(tmp_path / "spool")
     records = [f"r{i}".encode() for i in range(5)]
-    spool.append_many(("t", b"k", r) for r in records)
+    spool.put([("t", b"k", r) for r in records[:-1]], ("t", b"k", records[-1]))
     delivered: list[bytes] = []
     made: list[_Producer] = []
 
