@@ -41,6 +41,7 @@ from pathlib import Path
 
 import psutil
 
+from collector.connection import KafkaConnection, connection_from_env
 from collector.contract import Topics
 from collector.kafka_io import ensure_all_topics
 from fleetpulse.alerts import read_alerts
@@ -118,13 +119,13 @@ def _settle(logs: list[Path], quiet_s: float = 10.0, timeout_s: float = 180.0) -
     raise RuntimeError(f"the worker group did not settle in {timeout_s:g}s")
 
 
-async def _lag(bootstrap: str, group: str, topic: str) -> int | None:
+async def _lag(bootstrap: KafkaConnection, group: str, topic: str) -> int | None:
     from aiokafka import AIOKafkaConsumer
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**bootstrap.client_options())
+    consumer = AIOKafkaConsumer(**bootstrap.client_options(), group_id=None, enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
@@ -141,7 +142,7 @@ async def _lag(bootstrap: str, group: str, topic: str) -> int | None:
         await admin.close()
 
 
-async def _sample_lag(bootstrap: str, group: str, topic: str, into: list[int], stop: asyncio.Event) -> None:
+async def _sample_lag(bootstrap: KafkaConnection, group: str, topic: str, into: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         lag = await _lag(bootstrap, group, topic)
         if lag is not None:
@@ -150,7 +151,7 @@ async def _sample_lag(bootstrap: str, group: str, topic: str, into: list[int], s
             await asyncio.wait_for(stop.wait(), SAMPLE_S)
 
 
-def play(sc: Scenario, bootstrap: str, workers: int, partitions: int, tmp: Path) -> Run:
+def play(sc: Scenario, bootstrap: KafkaConnection, workers: int, partitions: int, tmp: Path) -> Run:
     """One run of ``sc`` against ``workers`` fresh workers on fresh topics."""
     tag = uuid.uuid4().hex[:8]
     topics = Topics(f"bench_dc_{tag}")
@@ -158,7 +159,10 @@ def play(sc: Scenario, bootstrap: str, workers: int, partitions: int, tmp: Path)
     asyncio.run(ensure_all_topics(bootstrap, topics, partitions))
     policy = tmp / f"policy-{tag}.yaml"
     policy.write_text(_policy(sc))
-    logs = [_start_worker(bootstrap, topics, group, policy, tmp / f"{tag}-w{i}", partitions) for i in range(workers)]
+    logs = [
+        _start_worker(bootstrap.bootstrap_servers, topics, group, policy, tmp / f"{tag}-w{i}", partitions)
+        for i in range(workers)
+    ]
     run = Run(workers)
     procs: list[psutil.Process] = []
     try:
@@ -252,11 +256,13 @@ def main() -> None:
             kafka = LocalKafka(tmp / "kafka", port=free_port_pair(), jar_cache=default_home() / "kafka")
             kafka.start()
             bootstrap = kafka.bootstrap
+        # TLS/SASL from FLEETPULSE_KAFKA_*, like every command; the worker children read the same.
+        connection = connection_from_env(os.environ, bootstrap=bootstrap).checked()
         results: dict[int, list[Run]] = {c: [] for c in counts}
         try:
             for i in range(args.runs):
                 for c in counts:
-                    run = play(sc, bootstrap, c, args.partitions, tmp)
+                    run = play(sc, connection, c, args.partitions, tmp)
                     results[c].append(run)
                     print(f"run {i + 1}: {_line(run, beats_per_s)}", flush=True)
                     for failure in run.report.failures if run.report else ():

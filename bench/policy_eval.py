@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from collector.connection import KafkaConnection, connection_from_env
 from collector.contract import MetricBatch, Topics, encode
 from fleetpulse.cli import worker_args
 from fleetpulse.ports import free_port_pair
@@ -195,10 +196,10 @@ def _policy_yaml(rules: list[MetricRule]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _produce_all(bootstrap: str, topic: str, batches: list[MetricBatch]) -> None:
+async def _produce_all(bootstrap: KafkaConnection, topic: str, batches: list[MetricBatch]) -> None:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
+    producer = AIOKafkaProducer(**bootstrap.client_options(), linger_ms=20, max_batch_size=1 << 20)
     await producer.start()
     try:
         futures = [await producer.send(topic, encode(b), key=b.host_id.encode()) for b in batches]
@@ -207,11 +208,11 @@ async def _produce_all(bootstrap: str, topic: str, batches: list[MetricBatch]) -
         await producer.stop()
 
 
-async def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+async def _committed(bootstrap: KafkaConnection, group: str, topic: str, partitions: int) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**bootstrap.client_options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -233,11 +234,13 @@ def e2e(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="fp-bench-") as tmp:
         home = Path(tmp)
         kafka = None
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
+        given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not given:
             kafka = LocalKafka(home, port=free_port_pair(), jar_cache=default_home() / "kafka")
             kafka.start()
-            bootstrap = kafka.bootstrap
+            given = kafka.bootstrap
+        # TLS/SASL from FLEETPULSE_KAFKA_*, like every command; the worker child reads the same.
+        bootstrap = connection_from_env(os.environ, bootstrap=given).checked()
         try:
             policy_path = home / "policy.yaml"
             policy_path.write_text(_policy_yaml(rules))
@@ -259,14 +262,16 @@ def e2e(args: argparse.Namespace) -> None:
     )
 
 
-def _drain(bootstrap: str, topics: Topics, policy: Path, home: Path, run: int, total: int, partitions: int) -> float:
+def _drain(
+    bootstrap: KafkaConnection, topics: Topics, policy: Path, home: Path, run: int, total: int, partitions: int
+) -> float:
     group = f"bench-worker-{run}-{os.getpid()}"
     log_path = home / f"worker-{run}.log"
     cmd = [
         sys.executable,
         "-m",
         "fleetpulse.cli",
-        *worker_args(bootstrap, topics.prefix, group, policy, home, partitions, log_level="warning"),
+        *worker_args(bootstrap.bootstrap_servers, topics.prefix, group, policy, home, partitions, log_level="warning"),
     ]
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import random
 import statistics
 import tempfile
@@ -32,6 +33,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from collector.connection import KafkaConnection, connection_from_env
 from collector.contract import MetricBatch, Topics, encode
 from collector.kafka_io import ensure_all_topics
 from sinks.clickhouse import connect
@@ -154,8 +156,8 @@ def raw_insert(client: Any, database: str, blocks: list[Insert]) -> float:
     return time.perf_counter() - started
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=512 * 1024)
+async def produce(bootstrap: KafkaConnection, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(**bootstrap.client_options(), acks=1, linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key) for key, value in records]
@@ -165,7 +167,7 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
 
 
 async def end_to_end(
-    client: Any, bootstrap: str, topics: Topics, records: int, settings: SinkSettings
+    client: Any, bootstrap: KafkaConnection, topics: Topics, records: int, settings: SinkSettings
 ) -> tuple[float, SinkStats]:
     """Seconds from the sink's first fetched record to its commit of the last one."""
     run = f"bench_{uuid.uuid4().hex[:8]}"
@@ -227,9 +229,11 @@ def main() -> None:
     records = fleet_records(args.hosts, args.cycles)
     rows = sum(1 for _ in records) * 27
     topics = Topics(f"bench{uuid.uuid4().hex[:6]}")
-    asyncio.run(ensure_all_topics(args.bootstrap, topics, args.partitions))
+    # TLS/SASL from FLEETPULSE_KAFKA_*, like every command.
+    kafka = connection_from_env(os.environ, bootstrap=args.bootstrap).checked()
+    asyncio.run(ensure_all_topics(kafka, topics, args.partitions))
     t = time.perf_counter()
-    asyncio.run(produce(args.bootstrap, topics.metrics, records))
+    asyncio.run(produce(kafka, topics.metrics, records))
     print(
         f"fleet: {args.hosts} hosts x {args.cycles} cycles = {len(records):,} batches, {rows:,} metric rows; "
         f"{sum(len(v) for _, v in records) / len(records):.0f} B/record; produced in {time.perf_counter() - t:.1f}s "
@@ -252,7 +256,7 @@ def main() -> None:
         bare.append(rows / raw_insert(client, without, blocks))
         del blocks
         settle(client)
-        elapsed, stats = asyncio.run(end_to_end(client, args.bootstrap, topics, len(records), settings))
+        elapsed, stats = asyncio.run(end_to_end(client, kafka, topics, len(records), settings))
         assert stats.rows == rows, (stats.rows, rows)
         e2e.append(rows / elapsed)
         print(

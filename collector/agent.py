@@ -42,6 +42,7 @@ from aiokafka import AIOKafkaProducer
 from collector import __version__
 from collector.aio import sleep_unless
 from collector.config import AgentConfig
+from collector.connection import KafkaConnection, start_client
 from collector.contract import Event, Heartbeat, MetricBatch, Topics, encode
 from collector.durable import WriteHealth, atomic_write, lock_dir, private_dir
 from collector.log_tail import LogTailer, PollResult
@@ -317,9 +318,12 @@ class Sender:
         batch_records: int = 500,
         counters: Counters | None = None,
         slow_after_s: float = 5.0,
+        connection: KafkaConnection | None = None,
     ) -> None:
         self.outbox = outbox
         self.make_producer = make_producer
+        # With the settings, a refused start says why (a wrong password, an untrusted certificate).
+        self.connection = connection
         self.batch_records = batch_records
         self.counters = counters or Counters()
         self.wakeup = asyncio.Event()
@@ -335,7 +339,10 @@ class Sender:
                 if producer is None:
                     producer = self.make_producer()
                     try:
-                        await producer.start()
+                        if self.connection is None:
+                            await producer.start()
+                        else:
+                            await start_client(producer, self.connection)
                     except Exception as exc:  # any start failure: retry later
                         await _close_quietly(producer)
                         producer = None
@@ -470,7 +477,7 @@ async def run_agent(
         # Idempotence keeps per-partition order through retries, as replay requires.
         return AIOKafkaProducer(**config.kafka.client_options(), acks="all", enable_idempotence=True, linger_ms=20)
 
-    sender = Sender(outbox, make_producer, counters=counters)
+    sender = Sender(outbox, make_producer, counters=counters, connection=config.kafka)
     sender_stop = asyncio.Event()
     sending = asyncio.create_task(sender.run(sender_stop))
     # Probes run beside collection, so a slow or dead peer never delays a cycle.

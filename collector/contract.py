@@ -20,6 +20,9 @@ import orjson
 
 SCHEMA_VERSION = 1
 DEFAULT_TOPIC_PREFIX = "fleetpulse"
+# The consumer groups of the default deployment (the broker's ACLs name them too).
+DEFAULT_WORKER_APP_ID = "fleetpulse-worker"  # Faust app id: the workers' group and changelog prefix
+DEFAULT_SINK_GROUP = "fleetpulse-sink"
 # How long every transition stays on the alert topic before compaction keeps only the latest
 # record per fingerprint.
 ALERT_HISTORY_S = 7 * 86400.0

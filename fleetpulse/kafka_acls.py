@@ -23,15 +23,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from collector.contract import Topics
+from collector.contract import DEFAULT_SINK_GROUP, DEFAULT_WORKER_APP_ID, Topics
 
 Resource = Literal["topic", "group"]
 Pattern = Literal["literal", "prefixed"]
 Operation = Literal["Read", "Write", "Create", "Describe", "DescribeConfigs"]
 
 PRINCIPALS = ("admin", "worker", "agent", "sink")
-WORKER_APP_ID = "fleetpulse-worker"  # Faust app id: the workers' consumer group and changelog prefix
-SINK_GROUP = "fleetpulse-sink"
+WORKER_APP_ID = DEFAULT_WORKER_APP_ID
+SINK_GROUP = DEFAULT_SINK_GROUP
 DEFAULT_BOOTSTRAP = "$KAFKA_BOOTSTRAP_SERVERS"
 DEFAULT_COMMAND_CONFIG = "$KAFKA_ADMIN_CONFIG"
 

@@ -60,7 +60,7 @@ from aiokafka.structs import ConsumerRecord
 
 from collector.aio import sleep_unless
 from collector.connection import Bootstrap, as_connection, start_client
-from collector.contract import DEADLETTER_MAX_BYTES, DecodeError, Topics, capped_reason, decode
+from collector.contract import DEADLETTER_MAX_BYTES, DEFAULT_SINK_GROUP, DecodeError, Topics, capped_reason, decode
 from sinks.rows import TableRows
 from sinks.schema import SchemaSettings, apply_migrations, check_database_name
 
@@ -302,7 +302,7 @@ class Sink:
         bootstrap: Bootstrap,
         topics: Topics,
         database: str,
-        group_id: str = "fleetpulse-sink",
+        group_id: str = DEFAULT_SINK_GROUP,
         settings: SinkSettings | None = None,
         migrated: bool = False,  # the schema is already up to date (``sinks.clickhouse.open_store``)
     ) -> None:

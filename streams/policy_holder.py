@@ -14,7 +14,7 @@ from aiokafka.structs import ConsumerRecord
 
 from collector.contract import Alert, DecodeError, decode_as
 from policies.alerts import labels_of
-from policies.control import POLICY_KEY, ControlError, PublishedPolicy, decode_silence
+from policies.control import POLICY_KEY, ControlError, PublishedPolicy, decode_silence, format_matcher
 from policies.downcheck import DownCheckSettings
 from policies.engine import Evaluator
 from policies.lifecycle import AnnouncedLookup
@@ -132,9 +132,19 @@ class PolicyHolder:
             self.suppressor.put_silence(None, sid)
             return
         try:
-            self.suppressor.put_silence(decode_silence(record.value), sid)
+            silence = decode_silence(record.value)
         except ControlError as exc:
             log.warning("event=silence_unreadable id=%s reason=%r", sid, str(exc))
+            return
+        self.suppressor.put_silence(silence, sid)
+        # Who muted what, in the worker's own log: the audit trail of every silence it obeys.
+        log.info(
+            "event=silence_put id=%s matchers=%r ends_at=%.0f by=%s",
+            sid,
+            " ".join(format_matcher(m) for m in silence.matchers),
+            silence.ends_at,
+            silence.created_by or "-",
+        )
 
     def on_alert(self, record: ConsumerRecord) -> None:
         """Every firing alert of the fleet is a possible inhibition source."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.connection import Bootstrap
-from collector.contract import Topics
+from collector.contract import DEFAULT_WORKER_APP_ID, Topics
 from policies.model import PolicySet
 from policies.signing import Verifier
 
@@ -21,7 +21,7 @@ class WorkerSettings:
     bootstrap: Bootstrap  # servers and credentials (a plain string: PLAINTEXT)
     topics: Topics
     policy: PolicySet
-    app_id: str = "fleetpulse-worker"
+    app_id: str = DEFAULT_WORKER_APP_ID
     partitions: int = 8
     datadir: Path = field(default_factory=lambda: Path(".fleetpulse/worker"))
     stats_interval_s: float = 10.0

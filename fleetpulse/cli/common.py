@@ -177,7 +177,8 @@ class KafkaTarget:
     topics: Topics
 
     @property
-    def bootstrap(self) -> str:
+    def servers(self) -> str:
+        """The bootstrap list alone, for messages (connect with ``kafka``: it carries the credentials)."""
         return self.kafka.bootstrap_servers
 
 

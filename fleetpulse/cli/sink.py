@@ -43,10 +43,10 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
-    from collector.kafka_io import ensure_all_topics
+    from collector.kafka_io import ensure_topics
     from sinks.clickhouse import TargetError, open_store
     from sinks.options import sink_settings
-    from sinks.writer import Sink
+    from sinks.writer import Sink, sink_source_topics
 
     settings = sink_settings(args)  # validated before anything connects
     try:
@@ -57,12 +57,15 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     kafka = kafka_target(args)
-    # A sink may be the first process of a deployment: create the topics it reads and writes.
+    # A sink may be the first process of a deployment: create the topics it reads and writes
+    # (only those: under ACLs it may not even see the others, and would try to create them).
+    t = kafka.topics
+    own = [*sink_source_topics(t), t.deadletter]
     try:
         with quiet_logs():
-            asyncio.run(ensure_all_topics(kafka.kafka, kafka.topics, partitions_from_env()))
+            asyncio.run(ensure_topics(kafka.kafka, own, partitions_from_env(), t.configs))
     except (KafkaError, OSError) as exc:
-        sys.stderr.write(f"error: Kafka at {kafka.bootstrap}: {' '.join(str(exc).split()) or type(exc).__name__}\n")
+        sys.stderr.write(f"error: Kafka at {kafka.servers}: {' '.join(str(exc).split()) or type(exc).__name__}\n")
         return 2
     sink = Sink(client, kafka.kafka, kafka.topics, args.database, args.group_id, settings, migrated=True)
     log.info("event=sink_target target=%s database=%s", target.shown(), args.database)

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     kafka = kafka_target(args)
     settings = WorkerSettings(
-        bootstrap=kafka.bootstrap,
+        bootstrap=kafka.kafka,
         topics=kafka.topics,
         policy=policy,
         app_id=args.app_id,

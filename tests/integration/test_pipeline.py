@@ -14,6 +14,7 @@ import pytest
 from collector.contract import Alert, MetricBatch, Topics, encode
 from sinks.writer import Sink
 from tests.integration.helpers import Proc, collect_alerts, produce, run_sink_until, worker, write_policy
+from tests.integration.whole_pipeline import PipelineBroker, assert_everything_arrived, run_whole_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +68,21 @@ def test_agent_to_worker_to_alert_topic_and_to_clickhouse(
     assert counts[0] >= 1 and counts[0] == counts[1] and counts[2:] == (1, "it")
     stored = clickhouse.query(f"SELECT rule, state, host_id FROM {unique}.alerts").result_rows
     assert stored == [("memory_in_use", "firing", host)]
+
+
+def test_the_whole_pipeline_with_signed_control_records(
+    kafka_bootstrap: str, topics: Topics, unique: str, tmp_path: Path
+) -> None:
+    """The same run as on the secured broker (test_kafka_secure.py), here without TLS or SASL."""
+    broker = PipelineBroker(
+        bootstrap=kafka_bootstrap,
+        topics=topics,
+        app_id=unique,
+        sink_group=f"{unique}-sink",
+        flags=lambda principal: [],
+        agent_kafka_toml=lambda: f'[kafka]\nbootstrap_servers = "{kafka_bootstrap}"\n',
+    )
+    assert_everything_arrived(run_whole_pipeline(broker, tmp_path))
 
 
 def test_worker_killed_while_an_alert_fires_neither_loses_nor_repeats_it(
