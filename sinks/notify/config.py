@@ -358,8 +358,10 @@ def _document(doc: Any, origin: str, problems: list[str]) -> NotifyConfig | None
             external_url, generator_url = _global(top.mapping("global", "global"))
     except Problem as problem:
         problems.append(problem.at(origin))
-    intervals_by_name = _named_section(doc, "time_intervals", origin, _time_interval, problems)
-    receivers = _named_section(doc, "receivers", origin, _receiver, problems)
+    declared: set[str] = set()  # names of receivers and intervals, loaded or not (no second error)
+    intervals_by_name = _named_section(doc, "time_intervals", origin, _time_interval, problems, declared)
+    receiver_names: set[str] = set()
+    receivers = _named_section(doc, "receivers", origin, _receiver, problems, receiver_names)
     if "route" not in doc:
         problems.append(f"{origin}:{doc.line}: needs a 'route' (the root of the routing tree)")
         return None
@@ -369,7 +371,7 @@ def _document(doc: Any, origin: str, problems: list[str]) -> NotifyConfig | None
     route = _route(doc["route"], origin, problems, root=True)
     if route is None:
         return None
-    _check_references(route, receivers, intervals_by_name, origin, problems)
+    _check_references(route, receiver_names, declared, origin, problems)
     return NotifyConfig(route, receivers, intervals_by_name, external_url, generator_url)
 
 
@@ -395,8 +397,10 @@ def _named_section(
     origin: str,
     build: Callable[[_Node, str], Any],
     problems: list[str],
+    names: set[str],
 ) -> dict[str, Any]:
-    """A list of ``name:``d entries -> ``{name: built}``; duplicate and bad names are problems."""
+    """A list of ``name:``d entries -> ``{name: built}``; duplicate and bad names are problems.
+    ``names`` gets every well-formed name, of entries that load and entries that do not."""
     raw_list = doc.get(section) or []
     if not isinstance(raw_list, list):
         problems.append(f"{origin}:{doc.line_of(section)}: '{section}' must be a list")
@@ -411,9 +415,10 @@ def _named_section(
         if not isinstance(name, str) or not _NAME.match(name):
             problems.append(f"{origin}:{raw.line_of('name')}: every {what} needs a 'name' of letters, digits, _ . -")
             continue
-        if name in built:
+        if name in names:
             problems.append(f"{origin}:{raw.line_of('name')}: {what} name {name!r} is already used")
             continue
+        names.add(name)
         try:
             built[name] = build(_Node(raw, f"{what} {name!r}"), f"{origin}:{raw.line}")
         except Problem as problem:
@@ -536,8 +541,8 @@ def _unquote(quoted: str, shown: str) -> str:
 
 def _check_references(
     route: RouteConfig,
-    receivers: Mapping[str, Receiver],
-    time_intervals: Mapping[str, TimeInterval],
+    receivers: set[str],
+    time_intervals: set[str],
     origin: str,
     problems: list[str],
 ) -> None:
