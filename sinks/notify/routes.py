@@ -9,10 +9,11 @@ receiver, ``group_by`` and timers of its parent unless it sets them (time interv
 Matchers are :class:`policies.model.LabelMatch`: RE2 regexes anchored at both ends, a missing
 label being the empty string. The label set is :func:`policies.alerts.labels_of`.
 
-The group key is Alertmanager's ``{route}:{group labels}``, where the route part is Alertmanager's
-route id (the chain of matcher sets from the root, each with its position among its siblings, so
-two siblings with the same matchers never share a group), e.g.
-``{}/{severity="critical"}/0:{region="eu-1", rule="cpu"}``.
+The group key is Alertmanager's ``{route}:{group labels}``. The route part is the chain of
+matcher sets from the root, each followed by the node's position among its siblings, e.g.
+``{}/{severity="critical"}/0/{region=~"eu-.*"}/1:{region="eu-1", rule="cpu"}``. Alertmanager's
+route id appends only the last position, so two nodes in different branches with the same
+matchers at each level share an id there; here every node's id is its own.
 """
 
 from __future__ import annotations
@@ -86,15 +87,14 @@ def build_tree(config: RouteConfig) -> Route:
             config.repeat_interval_s or DEFAULT_REPEAT_INTERVAL_S,
         ),
     )
-    return _with_children(root, config, root.route_id)
+    return _with_children(root, config)
 
 
-def _with_children(node: Route, config: RouteConfig, key: str) -> Route:
+def _with_children(node: Route, config: RouteConfig) -> Route:
     children = []
     for position, child in enumerate(config.routes):
-        child_key = f"{key}/{format_matchers(child.matchers)}"
         resolved = Route(
-            route_id=f"{child_key}/{position}",
+            route_id=f"{node.route_id}/{format_matchers(child.matchers)}/{position}",
             receiver=child.receiver if child.receiver is not None else node.receiver,
             group_by=child.group_by if child.group_by is not None else node.group_by,
             timers=Timers(
@@ -107,7 +107,7 @@ def _with_children(node: Route, config: RouteConfig, key: str) -> Route:
             mute_time_intervals=child.mute_time_intervals,
             active_time_intervals=child.active_time_intervals,
         )
-        children.append(_with_children(resolved, child, child_key))
+        children.append(_with_children(resolved, child))
     return dataclasses.replace(node, routes=tuple(children))
 
 
