@@ -33,8 +33,9 @@ import orjson
 from collector.contract import Alert, DecodeError, decode_as, encode
 from policies.alerts import alert_event_id, labels_of
 from policies.model import short_hash
+from sinks.notify.config import NotifyConfig
 from sinks.notify.intervals import TimeInterval
-from sinks.notify.routes import Match, Route, Timers, route_alert
+from sinks.notify.routes import Match, Route, Timers, build_tree, route_alert
 
 STATE_VERSION = 1
 
@@ -146,6 +147,16 @@ class Groups:
         self.intervals: Mapping[str, TimeInterval] = intervals or {}
         self.groups: dict[str, Group] = {}
         self._holding: dict[str, set[str]] = {}  # fingerprint -> keys of the groups holding it
+
+    @classmethod
+    def for_config(cls, config: NotifyConfig) -> Groups:
+        """Empty groups for a loaded config: its tree, receivers' ``send_resolved``, intervals."""
+        receivers = config.receivers
+
+        def send_resolved(name: str) -> bool:
+            return receivers[name].send_resolved if name in receivers else True
+
+        return cls(build_tree(config.route), send_resolved, config.time_intervals)
 
     # --- feeding ---------------------------------------------------------------------------
 

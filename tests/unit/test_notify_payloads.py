@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.contract import Alert
-from sinks.notify.groups import Flush
+from sinks.notify.config import load_notify_text
+from sinks.notify.groups import Flush, Groups
 from sinks.notify.payloads import (
     ZERO_TIME,
     alertmanager_alerts,
@@ -280,3 +281,32 @@ def test_any_alerts_make_json_payloads_for_every_receiver(
     mail = email_message(f)
     assert "\n" not in mail.subject and "\r" not in mail.subject
     assert all(len(b["text"]["text"]) <= 3000 for b in slack_message(f)["blocks"] if b["type"] == "section")
+
+
+def test_a_config_routes_groups_and_renders_end_to_end() -> None:
+    config = load_notify_text(
+        """\
+route:
+  receiver: hook
+  group_by: [region]
+  group_wait: 10s
+  routes:
+    - {matchers: ['severity="critical"'], receiver: chat, continue: true}
+receivers:
+  - {name: hook, webhook: {url: "http://h/x", max_alerts: 1}}
+  - {name: chat, slack: {url_env: SLACK_URL}}
+"""
+    )
+    groups = Groups.for_config(config)
+    groups.ingest(alert("a", severity="critical", started_at=T0), T0)
+    groups.ingest(alert("b", host_id="web-2", started_at=T0 + 1), T0 + 1)
+    groups.ingest(alert("c", host_id="web-3", started_at=T0 + 1), T0 + 1)
+    (chat,) = groups.due(T0 + 10)  # a matched the child, so not the root: continue is for siblings
+    assert (chat.receiver, [a.fingerprint for a in chat.alerts]) == ("chat", ["a"])
+    (hook,) = groups.due(T0 + 11)
+    payload = webhook_payload(hook, max_alerts=config.receivers["hook"].integration.max_alerts)  # type: ignore[union-attr]
+    assert (payload["receiver"], payload["groupKey"], payload["truncatedAlerts"]) == ("hook", '{}:{region="eu-1"}', 1)
+    groups.ingest(alert("a", "resolved", severity="critical", started_at=T0, at=T0 + 20), T0 + 20)
+    # the chat receiver is not told of resolutions: its group ends without a message
+    assert groups.due(T0 + 10 + 300) == [] and list(groups.groups) == ['{}:{region="eu-1"}']
+    assert groups.due(T0 + 11 + 300) == []  # hook: nothing new
