@@ -337,6 +337,8 @@ def _strings(value: Any, what: str) -> tuple[str, ...]:
 
 def _group_from(raw: dict[str, Any]) -> Group:
     timers = Timers(*(_number(t, "timers") for t in raw["timers"]))
+    if timers.group_wait_s < 0 or timers.group_interval_s <= 0 or timers.repeat_interval_s <= 0:
+        raise ValueError(f"timers must be a wait >= 0 and intervals > 0, got {raw['timers']!r}")
     labels = tuple((str(k), str(v)) for k, v in raw["group_labels"])
     match = Match(
         route_id=str(raw["route_id"]),

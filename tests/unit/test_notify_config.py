@@ -481,3 +481,19 @@ def test_any_text_gives_a_config_or_located_problems(text: str) -> None:
 def test_any_matcher_text_is_a_matcher_or_a_value_error(text: str) -> None:
     with only(ValueError):
         parse_matcher(text).matches({"a": "x" * 100})
+
+
+_SECRET_BODIES = [
+    "    pagerduty: {{routing_key: {v}}}\n",
+    "    webhook: {{url: 'http://h/x', bearer_token: {v}}}\n",
+    "    webhook: {{url: 'http://h/x', basic_auth: {{username: u, password: {v}}}}}\n",
+    "    email: {{to: a@b.c, from: d@e.f, smarthost: 'h:25', auth_username: u, auth_password: {v}}}\n",
+    "    slack: {{url: {v}}}\n",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_SECRET_BODIES), st.from_regex(r"[A-Za-z0-9]{12,40}", fullmatch=True))
+def test_a_literal_secret_never_appears_in_any_problem(body: str, secret: str) -> None:
+    problems = problems_of(with_receiver(body.format(v=secret)))
+    assert problems and not any(secret in p for p in problems)

@@ -16,6 +16,7 @@ from sinks.notify.config import RouteConfig, parse_matcher
 from sinks.notify.groups import STATE_VERSION, Flush, Groups, StateError
 from sinks.notify.intervals import CalendarWindow, TimeInterval
 from sinks.notify.routes import Route, build_tree
+from tests.bad_input import mutations, only
 from tests.notify_alerts import alert
 
 WAIT, INTERVAL, REPEAT = 30.0, 300.0, 3600.0
@@ -341,3 +342,27 @@ def test_every_alert_still_firing_is_eventually_notified(steps: list[tuple[float
     flushes.extend(g.due(end + WAIT + INTERVAL))
     notified = {a.fingerprint for f in flushes for a in f.firing}
     assert set(history.started) <= notified
+
+
+@settings(max_examples=200, deadline=None)
+@given(_steps)
+def test_no_notification_is_sent_inside_a_mute_interval(steps: list[tuple[float, str, str, str]]) -> None:
+    quarter = TimeInterval("quarter", (CalendarWindow(times=((12 * 60, 12 * 60 + 15),)),))  # 12:00-12:15
+    g = groups(intervals={"quarter": quarter}, mute_time_intervals=("quarter",))
+    for f in _replay(g, steps, History()):
+        assert not quarter.contains(f.at)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_damaged_state_is_refused_with_a_state_error(data: st.DataObject) -> None:
+    g = groups()
+    g.ingest(fire("a", T0), T0)
+    g.due(T0 + WAIT)
+    state = g.to_dict()
+    group = data.draw(mutations(state["groups"][0]))
+    top = data.draw(mutations({**state, "groups": [group]}))
+    with only(StateError):
+        restored = Groups.from_dict(top, g.tree, lambda r: True)
+        restored.due(T0 + 10 * REPEAT)
+        restored.to_dict()
