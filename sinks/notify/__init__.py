@@ -1,0 +1,7 @@
+"""The notifier's pure core: alerts in, notifications out, with Alertmanager's semantics.
+
+``config`` reads ``notify.yaml``; ``routes`` walks the routing tree; ``groups`` batches alerts
+into notifications on an injected clock; ``payloads`` builds what each receiver is sent;
+``intervals`` says when mute and active time intervals hold. None of them does I/O: the
+service on top consumes the alert topic, delivers, and keeps the notification log.
+"""
