@@ -318,7 +318,7 @@ def test_the_sink_logs_its_target_with_the_password_redacted(
         return None
 
     monkeypatch.setattr(sinks.clickhouse, "open_store", lambda target, *a: opened.append(target) or object())
-    monkeypatch.setattr("collector.kafka_io.ensure_all_topics", no_topics)
+    monkeypatch.setattr("collector.kafka_io.ensure_topics", no_topics)
     monkeypatch.setattr(sink_cli, "run_until_signal", lambda run: None)
     monkeypatch.setenv("CLICKHOUSE_PASSWORD", "")
     args = build_parser().parse_args(
