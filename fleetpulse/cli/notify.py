@@ -55,6 +55,11 @@ def add_parser(subparsers: Subparsers) -> None:
     )
     check.add_argument("config", metavar="CONFIG", help=CONFIG_HELP)
     check.set_defaults(func=run_check)
+    _add_routes(actions)
+    _add_test(actions)
+
+
+def _add_routes(actions: Subparsers) -> None:
     routes = actions.add_parser(
         "routes",
         help="which receivers and group an alert with these labels would reach",
@@ -73,6 +78,9 @@ def add_parser(subparsers: Subparsers) -> None:
         help="a label of the alert (repeat for more), e.g. --label severity=critical --label region=eu-1",
     )
     routes.set_defaults(func=run_routes)
+
+
+def _add_test(actions: Subparsers) -> None:
     test = actions.add_parser(
         "test",
         help="send a test notification to one receiver; exit 1 when it is not delivered",

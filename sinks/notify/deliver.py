@@ -62,6 +62,7 @@ from sinks.notify.config import (
     EmailReceiver,
     ExecReceiver,
     HttpAuth,
+    Integration,
     NotifyConfig,
     PagerDutyReceiver,
     Receiver,
@@ -161,6 +162,23 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+def secrets_of(integration: Integration) -> list[Secret]:
+    """Every secret a receiver's integration names."""
+    found: list[Secret | None] = []
+    auth = getattr(integration, "auth", None)
+    if isinstance(auth, HttpAuth):
+        found += [auth.bearer_token, auth.basic_password]
+    if isinstance(integration, WebhookReceiver):
+        found += [integration.url_secret, integration.hmac_secret]
+    elif isinstance(integration, SlackReceiver):
+        found.append(integration.url)
+    elif isinstance(integration, PagerDutyReceiver):
+        found.append(integration.routing_key)
+    elif isinstance(integration, EmailReceiver):
+        found.append(integration.auth_password)
+    return [secret for secret in found if secret is not None]
+
+
 def _read_text(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
@@ -211,6 +229,7 @@ class Deliverer:
         self._session = session
         self._own_session = session is None
         self._limiters: dict[str, ReceiverLimiter] = {}
+        self._primed = False
 
     async def __aenter__(self) -> Deliverer:
         return self
@@ -236,6 +255,8 @@ class Deliverer:
     async def deliver(self, flush: Flush) -> DeliveryResult:
         """Send ``flush`` to its receiver, retrying transient failures under the retry policy."""
         started = self.clock()
+        if not self._primed:
+            self.prime_redaction()
         receiver = self.config.receivers.get(flush.receiver)
         if receiver is None:
             reason = self.redact(f"receiver {flush.receiver!r} is not defined in the config")
@@ -288,6 +309,16 @@ class Deliverer:
             return await self._exec(integration, delivery.flush)
         except SecretUnavailable as exc:
             return Outcome("failed", self.redact(str(exc)))
+
+    def prime_redaction(self) -> None:
+        """Read every secret of the config that can be read, so that a receiver echoing another
+        receiver's secret (a shared token, a misrouted key) is redacted too. Unreadable ones are
+        skipped here: the delivery that needs one reports it."""
+        self._primed = True
+        for receiver in self.config.receivers.values():
+            for secret in secrets_of(receiver.integration):
+                with contextlib.suppress(SecretUnavailable):
+                    self.secret(secret)
 
     def secret(self, secret: Secret) -> str:
         """The value of ``secret`` (remembered for redaction); :class:`SecretUnavailable` if unreadable."""

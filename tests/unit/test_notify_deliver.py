@@ -331,3 +331,14 @@ def test_per_receiver_concurrency_caps_requests_in_flight() -> None:
 def test_shown_urls_drop_credentials_queries_and_fragments() -> None:
     assert shown_url("https://u:p@hooks.example.org:8443/x/y?token=abc#f") == "https://hooks.example.org:8443/x/y"
     assert shown_url("http://[::1]:9093") == "http://[::1]:9093"
+
+
+def test_log_lines_of_failed_attempts_never_carry_a_secret(caplog: Any) -> None:
+    rx = HttpReceiver([503, 400], body="echo tok-s3cret-123 R0UTINGKEY0000000000000000000000")
+    receivers = HOOK + "  - name: pd\n    pagerduty: {url: 'http://127.0.0.1:PORT/', routing_key_env: PD_KEY}\n"
+    with caplog.at_level("INFO", logger="sinks.notify.deliver"):
+        results = deliver_to(rx, receivers, flush(), flush(receiver="pd", nid="n-0002"))
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "event=notify_attempt_failed receiver=hook" in caplog.text
+    assert "event=notify_delivery receiver=pd kind=pagerduty" in caplog.text and "status=failed" in caplog.text
+    assert "tok-s3cret-123" not in caplog.text and SECRETS["PD_KEY"] not in caplog.text
