@@ -16,7 +16,20 @@ import sys
 from collections.abc import Sequence
 
 from collector.connection import KafkaUnreachable
-from fleetpulse.cli import agent, alerts, control, demo, kafka, policy, query, silence, simulate, sink, worker
+from fleetpulse.cli import (
+    agent,
+    alerts,
+    control,
+    demo,
+    kafka,
+    notify,
+    policy,
+    query,
+    silence,
+    simulate,
+    sink,
+    worker,
+)
 from fleetpulse.cli.worker import worker_args
 
 __all__ = ["build_parser", "main", "worker_args"]
@@ -34,7 +47,7 @@ EPILOG = """environment:
 """
 
 # The subcommand modules, in the order ``fleetpulse --help`` lists them (simulate adds score too).
-SUBCOMMANDS = (agent, worker, sink, alerts, query, kafka, policy, silence, control, demo, simulate)
+SUBCOMMANDS = (agent, worker, sink, alerts, notify, query, kafka, policy, silence, control, demo, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:
