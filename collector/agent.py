@@ -339,7 +339,10 @@ class Sender:
                 if producer is None:
                     producer = self.make_producer()
                     try:
-                        if self.connection is None:
+                        # Only a failure that will be logged is explained: the probe is one more
+                        # connection attempt, not worth repeating on every retry of an outage.
+                        logged = self.connected or self.counters.send_failures == 0
+                        if self.connection is None or not logged:
                             await producer.start()
                         else:
                             await start_client(producer, self.connection)
